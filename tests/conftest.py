@@ -1,0 +1,37 @@
+"""Shared fixtures: the embedded dataset loaded once, a trained LeNet-300-100 once."""
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest
+import torch
+
+import pruning_kit as pk
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def mnist5k():
+    """(train, test) of the embedded MNIST subset."""
+    return pk.data.load("mnist5k")
+
+
+@pytest.fixture(scope="session")
+def trained_lenet_state(mnist5k):
+    """state_dict of a LeNet-300-100 trained 10 epochs on mnist5k (seed 0)."""
+    train, _ = mnist5k
+    torch.manual_seed(0)
+    model = pk.models.lenet_300_100()
+    pk.train.fit(model, train, epochs=10, lr=2e-3, seed=0, progress=False)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture
+def trained_lenet(trained_lenet_state):
+    """A fresh copy of the trained LeNet-300-100 (safe to prune in a test)."""
+    model = pk.models.lenet_300_100()
+    model.load_state_dict(trained_lenet_state)
+    return model.eval()
