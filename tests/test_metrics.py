@@ -1,0 +1,67 @@
+import pytest
+import torch
+import torch.nn.utils.prune as tprune
+from torch import nn
+
+import pruning_kit as pk
+
+
+def test_macs_of_lenets():
+    x = torch.zeros(4, 1, 28, 28)
+    assert pk.metrics.macs(pk.models.lenet_300_100(), x) == 784 * 300 + 300 * 100 + 100 * 10
+    # LeNet-5: conv1 24x24x20x25, conv2 8x8x50x500, fc 800x500, 500x10
+    assert pk.metrics.macs(pk.models.lenet5(), x) == 24 * 24 * 500 + 64 * 25000 + 400000 + 5000
+
+
+def test_macs_nonzero_counts_only_kept_weights():
+    model = pk.models.lenet_300_100()
+    for _, layer in pk.models.prunable(model):
+        tprune.random_unstructured(layer, "weight", amount=0.5)
+    dense = pk.metrics.macs(model, torch.zeros(1, 784))
+    sparse = pk.metrics.macs(model, torch.zeros(1, 784), nonzero=True)
+    assert sparse == round(784 * 300 * 0.5) + round(300 * 100 * 0.5) + round(100 * 10 * 0.5)
+    assert dense == 266200
+
+
+def test_count_params_after_pruning():
+    model = pk.models.lenet_300_100()
+    tprune.l1_unstructured(model.fc1, "weight", amount=0.9)
+    assert pk.metrics.count_params(model) == 266_610
+    assert pk.metrics.count_params(model, nonzero=True) == 266_610 - round(0.9 * 784 * 300)
+
+
+def test_size_bytes_dense_and_sparse():
+    model = pk.models.lenet_300_100()
+    assert pk.metrics.size_bytes(model) == 266_610 * 4
+    tprune.l1_unstructured(model.fc1, "weight", amount=0.9)
+    sparse = pk.metrics.size_bytes(model, sparse=True)
+    kept = 784 * 300 - round(0.9 * 784 * 300)
+    fc1 = (kept * 64 + 301 * 32) // 8
+    rest = (266_610 - 784 * 300) * 4
+    assert sparse == fc1 + rest
+    with pytest.raises(ValueError, match="bits must be an int"):
+        pk.metrics.size_bytes(model, bits=0)
+
+
+def test_compression_ratio():
+    assert pk.metrics.compression_ratio(0.75) == 4.0
+    assert pk.metrics.compression_ratio(0.9) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match=r"sparsity must be in \[0, 1\)"):
+        pk.metrics.compression_ratio(1.0)
+
+
+def test_latency_alternates_and_restores_mode():
+    a, b = nn.Linear(16, 16).train(), nn.Linear(16, 4096)
+    ms = pk.metrics.latency_ms({"a": a, "b": b}, torch.zeros(32, 16), repeats=5, warmup=1)
+    assert set(ms) == {"a", "b"} and all(v > 0 for v in ms.values())
+    assert a.training
+    assert isinstance(pk.metrics.latency_ms(a, torch.zeros(1, 16), repeats=3), float)
+    with pytest.raises(ValueError, match="repeats must be an int >= 1"):
+        pk.metrics.latency_ms(a, torch.zeros(1, 16), repeats=0)
+
+
+def test_energy_table_ratio():
+    dram = pk.metrics.energy_pj({"32-bit DRAM": 1})
+    assert dram / pk.metrics.energy_pj({"32-bit int add": 1}) == pytest.approx(6400)
+    with pytest.raises(ValueError, match="unknown operations"):
+        pk.metrics.energy_pj({"64-bit DRAM": 1})

@@ -1,0 +1,97 @@
+import math
+
+import pytest
+import torch
+
+import pruning_kit as pk
+
+
+def test_lenet_reaches_93_percent_on_mnist5k(mnist5k, trained_lenet):
+    """Foundation claim: a few epochs of fit give >= 93% test accuracy."""
+    assert pk.train.evaluate(trained_lenet, mnist5k[1]) >= 0.93
+
+
+def test_same_seed_same_numbers(mnist5k):
+    train, test = pk.data.subset(mnist5k[0], 500), mnist5k[1]
+    runs = []
+    for _ in range(2):
+        pk.train.seed_everything(3)
+        model = pk.models.lenet_300_100()
+        h = pk.train.fit(model, train, epochs=2, seed=5, progress=False)
+        runs.append((h.loss, pk.train.evaluate(model, test)))
+    assert runs[0] == runs[1]
+
+
+def test_history_records_epochs_and_evaluations(mnist5k):
+    train = pk.data.subset(mnist5k[0], 640)
+    model = pk.models.lenet_300_100()
+    h = pk.train.fit(model, train, epochs=3, batch_size=64, progress=False,
+                     val=mnist5k[1], eval_every=5, schedule="cosine")
+    assert len(h.loss) == len(h.val_accuracy) == 3 and h.iterations == 30
+    assert [e["iteration"] for e in h.evals] == [0, 5, 10, 15, 20, 25, 30]
+    assert h.lr[0] > h.lr[-1]
+    assert h.best_eval()["loss"] == min(e["loss"] for e in h.evals)
+    assert list(h.frame().columns) == ["epoch", "loss", "train_accuracy", "lr", "val_accuracy"]
+
+
+def test_iterations_and_callbacks(mnist5k):
+    seen = []
+    pk.train.fit(pk.models.lenet_300_100(), mnist5k[0], iterations=7, progress=False,
+                 callbacks=[lambda model, step: seen.append(step)])
+    assert seen == list(range(8))
+
+
+def test_reconstruction_loss_trains_autoencoder(mnist5k):
+    train = pk.data.subset(mnist5k[0], 500)
+    ae = pk.models.autoencoder()
+    before = pk.train.evaluate_loss(ae, mnist5k[1], loss="reconstruction")
+    h = pk.train.fit(ae, train, epochs=2, loss="reconstruction", progress=False)
+    assert math.isnan(h.train_accuracy[0])
+    assert pk.train.evaluate_loss(ae, mnist5k[1], loss="reconstruction") < before
+
+
+def test_progress_false_is_silent(mnist5k, capsys):
+    pk.train.fit(pk.models.lenet_300_100(), pk.data.subset(mnist5k[0], 100), epochs=1,
+                 progress=False)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_evaluate_restores_training_mode(mnist5k):
+    model = pk.models.lenet_300_100().train()
+    pk.train.evaluate(model, mnist5k[1])
+    assert model.training
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": 0}, "lr must be a positive number"),
+    ({"epochs": -1}, "epochs must be a non-negative int"),
+    ({"optimizer": "adamw"}, "optimizer must be one of"),
+    ({"schedule": "linear"}, "schedule must be one of"),
+    ({"batch_size": 0}, "batch_size must be a positive int"),
+    ({"weight_decay": -1e-4}, "weight_decay must be a number >= 0"),
+    ({"eval_every": 10}, "eval_every needs val"),
+    ({"loss": "hinge"}, "loss must be one of"),
+])
+def test_fit_rejects_bad_arguments(mnist5k, kwargs, message):
+    model = pk.models.lenet_300_100()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=message):
+        pk.train.fit(model, mnist5k[0], progress=False, **kwargs)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_fit_wrong_input_shape_is_clear(mnist5k):
+    train, _ = pk.data.load("digits")
+    with pytest.raises(ValueError, match=r"expects input of shape \(N x 784\)"):
+        pk.train.fit(pk.models.lenet_300_100(), train, epochs=1, progress=False)
+
+
+def test_num_threads_restores_setting():
+    before = torch.get_num_threads()
+    with pk.train.num_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be a positive int"):
+        with pk.train.num_threads(0):
+            pass
