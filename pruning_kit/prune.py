@@ -1,0 +1,711 @@
+"""Unstructured pruning on top of ``torch.nn.utils.prune``.
+
+Every function here keeps its masks where PyTorch keeps them: a pruned layer
+has a parameter ``weight_orig`` (the values, still trainable), a buffer
+``weight_mask`` (0/1) and a forward pre-hook that sets ``weight =
+weight_orig * weight_mask`` before each call. So any code that knows
+``torch.nn.utils.prune`` (``prune.remove``, ``prune.is_pruned``, saved
+``state_dict`` files) works on models pruned here.
+
+- :func:`magnitude` and :func:`random`: prune by ``abs(weight)`` or at random,
+  over all prunable layers at once (``scope="global"``) or layer by layer
+  (``scope="local"``). A sparsity ``s`` prunes exactly ``round(s * n)``
+  weights of the ``n`` in scope, as PyTorch rounds. Pruning again only adds
+  to what is already pruned, so ``s`` is always the fraction of the whole
+  scope: ``magnitude(m, 0.5)`` then ``magnitude(m, 0.8)`` leaves 80% pruned.
+- :func:`snip_scores` and :func:`snip`: SNIP's connection sensitivity
+  ``abs(dL/dw * w)`` (Lee et al. 2019), normalised to sum to 1.
+- :func:`magnitude_step`: prune a fraction of what remains (one round of the
+  lottery-ticket procedure); :func:`iterative`: prune, fine-tune, repeat
+  (Han et al. 2015).
+- :func:`sparsity`, :func:`layer_sparsity`, :func:`masks`,
+  :func:`apply_masks`, :func:`finalize`, :func:`clone`: inspect, move and
+  bake in masks, and copy pruned models (``copy.deepcopy`` fails on a pruned
+  model that has run forward: its ``weight`` is not a graph leaf).
+
+Only the weights of ``nn.Linear`` and ``nn.Conv2d`` layers are pruned
+(``pk.models.prunable``); biases never are. ``rates={"fc3": 0.1}`` gives a
+layer its own sparsity (the papers prune the output layer less).
+
+Example:
+    >>> import pruning_kit as pk
+    >>> model = pk.models.lenet_300_100()
+    >>> _ = pk.prune.magnitude(model, 0.9, scope="local", rates={"fc3": 0.5})
+    >>> pk.prune.layer_sparsity(model)
+    {'fc1': 0.9, 'fc2': 0.9, 'fc3': 0.5}
+    >>> sorted(name for name, _ in model.fc1.named_buffers())
+    ['weight_mask']
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+import torch.nn.utils.prune as torch_prune
+from torch import nn
+
+__all__ = ["magnitude", "magnitude_step", "random", "snip_scores", "snip", "sparsity", "layer_sparsity",
+           "masks", "apply_masks", "finalize", "clone", "iterative", "is_pruned",
+           "PruneStep", "SCOPES"]
+
+SCOPES = ("global", "local")
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _layers(model) -> list[tuple[str, nn.Module]]:
+    """The prunable layers of ``model``; a clear error when there are none."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    from .models import prunable
+
+    layers = prunable(model)
+    if not layers:
+        raise ValueError(f"model ({type(model).__name__}) has no nn.Linear or nn.Conv2d layer: "
+                         "there is nothing to prune")
+    return layers
+
+
+def _check_fraction(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
+    value = float(value)
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1] (the fraction of weights pruned), "
+                         f"got {value!r}")
+    return value
+
+
+def _check_scope(scope) -> str:
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES} ('global': one threshold over all "
+                         f"prunable layers, 'local': each layer on its own), got {scope!r}")
+    return scope
+
+
+def _check_rates(rates, names) -> dict:
+    if rates is None:
+        return {}
+    if not isinstance(rates, dict):
+        raise TypeError(f"rates must be a dict {{layer name: sparsity}}, got "
+                        f"{type(rates).__name__}")
+    unknown = [name for name in rates if name not in names]
+    if unknown:
+        raise ValueError(f"rates names unknown layers {unknown}; prunable layers are {names}")
+    return {name: _check_fraction(f"rates[{name!r}]", value) for name, value in rates.items()}
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    return int(seed)
+
+
+# ------------------------------------------------------------------- masks in torch's place
+
+
+def is_pruned(layer: nn.Module) -> bool:
+    """Whether ``layer`` carries a ``torch.nn.utils.prune`` mask on its weight.
+
+    Example:
+        >>> layer = nn.Linear(4, 2)
+        >>> is_pruned(layer), is_pruned(apply_masks(layer, {"": torch.ones(2, 4)}))
+        (False, True)
+    """
+    return hasattr(layer, "weight_mask") and hasattr(layer, "weight_orig")
+
+
+def _values(layer: nn.Module) -> torch.Tensor:
+    """The stored weight values (``weight_orig`` when pruned)."""
+    return layer.weight_orig if is_pruned(layer) else layer.weight
+
+
+def _current_mask(layer: nn.Module) -> torch.Tensor | None:
+    return layer.weight_mask if is_pruned(layer) else None
+
+
+def _effective(layer: nn.Module) -> torch.Tensor:
+    """The weight the forward pass uses (mask applied), computed fresh."""
+    if is_pruned(layer):
+        return layer.weight_orig.detach() * layer.weight_mask
+    return layer.weight.detach()
+
+
+def _refresh(layer: nn.Module) -> None:
+    """Recompute ``layer.weight`` from ``weight_orig * weight_mask``.
+
+    Done without autograd, so that the attribute is a plain leaf tensor (and the
+    model deep-copies) until the next forward pass rebuilds it, as the hook does.
+    """
+    with torch.no_grad():
+        layer.weight = layer.weight_orig * layer.weight_mask
+
+
+def _set_mask(layer: nn.Module, mask: torch.Tensor) -> None:
+    """Make ``mask`` the layer's weight mask (replacing any earlier one)."""
+    values = _values(layer)
+    mask = mask.to(device=values.device, dtype=values.dtype)
+    if is_pruned(layer):
+        with torch.no_grad():
+            layer.weight_mask.copy_(mask)
+    else:
+        torch_prune.custom_from_mask(layer, "weight", mask)
+    _refresh(layer)
+
+
+def _prune_groups(layers: dict, groups: list, scores: dict) -> None:
+    """Prune ``k`` weights in each group of layers, at the smallest scores.
+
+    ``groups`` holds ``(names, k)``: ``k`` is the total number of pruned weights
+    the group ends with. Weights already pruned are counted in ``k`` and stay
+    pruned; when more than ``k`` are already pruned nothing is revived.
+    """
+    new_masks = {}
+    for names, k in groups:
+        if not names:
+            continue
+        flat = torch.cat([scores[n].detach().reshape(-1) for n in names])
+        old = [_current_mask(layers[n]) for n in names]
+        if any(m is not None for m in old):
+            old_flat = torch.cat([(m if m is not None else torch.ones_like(scores[n])).reshape(-1)
+                                  for m, n in zip(old, names)])
+            already = int((old_flat == 0).sum())
+            if k <= already:
+                continue
+            flat = flat.masked_fill(old_flat == 0, -math.inf)
+        mask = torch.ones_like(flat)
+        if k > 0:
+            mask[torch.topk(flat, k, largest=False, sorted=False).indices] = 0
+        for name, part in zip(names, torch.split(mask, [scores[n].numel() for n in names])):
+            new_masks[name] = part.view_as(scores[name])
+    for name, mask in new_masks.items():
+        _set_mask(layers[name], mask)
+
+
+def _plan(layers: dict, fraction: float, scope: str, rates: dict) -> list:
+    """Groups ``(names, k)`` with ``k = round(s * n)`` for each scope."""
+    sizes = {name: layer.weight_mask.numel() if is_pruned(layer) else layer.weight.numel()
+             for name, layer in layers.items()}
+    groups = [([name], round(rates[name] * sizes[name])) for name in layers if name in rates]
+    rest = [name for name in layers if name not in rates]
+    if scope == "local":
+        groups += [([name], round(fraction * sizes[name])) for name in rest]
+    elif rest:
+        groups.append((rest, round(fraction * sum(sizes[n] for n in rest))))
+    return groups
+
+
+def _prepare(model, sparsity, scope, rates):
+    layers = dict(_layers(model))
+    sparsity = _check_fraction("sparsity", sparsity)
+    scope = _check_scope(scope)
+    rates = _check_rates(rates, list(layers))
+    return layers, sparsity, scope, rates
+
+
+# ---------------------------------------------------------------------------- pruning
+
+
+def magnitude(model: nn.Module, sparsity: float, scope: str = "global", *,
+              rates: dict | None = None) -> nn.Module:
+    """Prune the weights with the smallest ``abs(weight)`` (Han et al. 2015).
+
+    In place: masks go into ``torch.nn.utils.prune`` buffers. Exactly
+    ``round(sparsity * n)`` weights end up pruned among the ``n`` in scope
+    (ties broken so the count is exact). On a model that is already pruned,
+    the pruned weights stay pruned and more are chosen among the rest until
+    the target is reached; a target below the current sparsity changes nothing.
+
+    Args:
+        model: any ``nn.Module``; its ``nn.Linear``/``nn.Conv2d`` weights are pruned.
+        sparsity: target fraction of pruned weights, in [0, 1].
+        scope: ``"global"`` (one threshold over all prunable layers; the same
+            masks as ``torch.nn.utils.prune.global_unstructured`` with
+            ``L1Unstructured``) or ``"local"`` (``sparsity`` in every layer).
+        rates: ``{layer name: sparsity}`` for layers pruned at their own rate
+            (each on its own; the others follow ``sparsity`` and ``scope``).
+
+    Returns:
+        ``model`` (the same object).
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> model = pk.models.lenet_300_100()
+        >>> _ = magnitude(model, 0.5)
+        >>> round(sparsity(model), 4)
+        0.5
+        >>> _ = magnitude(model, 0.8)      # prunes among what remains
+        >>> round(sparsity(model), 4), int((model.fc1.weight_mask == 0).sum()) > 0
+        (0.8, True)
+    """
+    layers, fraction, scope, rates = _prepare(model, sparsity, scope, rates)
+    scores = {name: _values(layer).detach().abs() for name, layer in layers.items()}
+    _prune_groups(layers, _plan(layers, fraction, scope, rates), scores)
+    return model
+
+
+def magnitude_step(model: nn.Module, rate: float, scope: str = "local", *,
+                   rates: dict | None = None) -> nn.Module:
+    """Prune a fraction ``rate`` of the weights that remain, by magnitude.
+
+    The step of iterative magnitude pruning (Frankle & Carbin 2019): in each
+    scope, ``round(rate * r)`` more weights are pruned, ``r`` being the number
+    still unpruned there, choosing the smallest ``abs(weight)`` among them.
+
+    Args:
+        model: the network (pruned or not), changed in place.
+        rate: fraction of the remaining weights to prune, in [0, 1].
+        scope: ``"local"`` (each layer loses ``rate`` of its remaining weights)
+            or ``"global"`` (one threshold over the layers not in ``rates``).
+        rates: ``{layer name: rate}`` for layers pruned at their own rate
+            (the lottery-ticket paper prunes the output layer at half the rate).
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> model = pk.models.lenet_300_100()
+        >>> for _ in range(2):
+        ...     _ = magnitude_step(model, 0.2, rates={"fc3": 0.1})
+        >>> {name: round(1 - s, 4) for name, s in layer_sparsity(model).items()}
+        {'fc1': 0.64, 'fc2': 0.64, 'fc3': 0.81}
+    """
+    layers, fraction, scope, rates = _prepare(model, rate, scope, rates)
+    groups = []
+    for names, _ in _plan(layers, fraction, scope, rates):
+        sizes = [_values(layers[n]).numel() for n in names]
+        pruned = sum(int((layers[n].weight_mask == 0).sum()) if is_pruned(layers[n]) else 0
+                     for n in names)
+        share = rates[names[0]] if names[0] in rates else fraction
+        groups.append((names, pruned + round(share * (sum(sizes) - pruned))))
+    scores = {name: _values(layer).detach().abs() for name, layer in layers.items()}
+    _prune_groups(layers, groups, scores)
+    return model
+
+
+def random(model: nn.Module, sparsity: float, scope: str = "local", seed: int = 0, *,
+           rates: dict | None = None) -> nn.Module:
+    """Prune weights chosen uniformly at random (the baseline every method must beat).
+
+    Same counting and scopes as :func:`magnitude`. The draw uses its own
+    generator seeded with ``seed``: the global random state is not touched, and
+    the same seed gives the same masks.
+
+    Args:
+        model: any ``nn.Module`` with ``nn.Linear``/``nn.Conv2d`` layers.
+        sparsity: target fraction of pruned weights, in [0, 1].
+        scope: ``"local"`` (default, ``sparsity`` in every layer) or ``"global"``.
+        seed: seed of the random choice.
+        rates: ``{layer name: sparsity}`` overrides, as in :func:`magnitude`.
+
+    Returns:
+        ``model``, pruned in place.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> a = random(pk.models.lenet_300_100(), 0.9, seed=1)
+        >>> b = random(pk.models.lenet_300_100(), 0.9, seed=1)
+        >>> torch.equal(a.fc2.weight_mask, b.fc2.weight_mask), layer_sparsity(a)["fc3"]
+        (True, 0.9)
+    """
+    layers, fraction, scope, rates = _prepare(model, sparsity, scope, rates)
+    generator = torch.Generator().manual_seed(_check_seed(seed))
+    scores = {name: torch.rand(_values(layer).shape, generator=generator).to(
+        _values(layer).device) for name, layer in layers.items()}
+    _prune_groups(layers, _plan(layers, fraction, scope, rates), scores)
+    return model
+
+
+def _check_batch(inputs, targets, where: str = "") -> None:
+    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise TypeError(f"inputs and targets{where} must be torch.Tensors, got "
+                        f"{type(inputs).__name__} and {type(targets).__name__}")
+    if inputs.dim() == 0 or len(inputs) == 0:
+        raise ValueError(f"inputs{where} must hold at least one example, got shape "
+                         f"{tuple(inputs.shape)}")
+    if targets.dim() == 0 or len(targets) != len(inputs):
+        raise ValueError(f"targets{where} must have one entry per input: got "
+                         f"{len(inputs)} inputs and targets of shape {tuple(targets.shape)}")
+
+
+def snip_scores(model: nn.Module, inputs: torch.Tensor | None = None,
+                targets: torch.Tensor | None = None, loss_fn: Callable = F.cross_entropy, *,
+                batches: Iterable | None = None) -> dict[str, torch.Tensor]:
+    """SNIP connection sensitivity ``abs(dL/dw * w)`` of every prunable weight.
+
+    ``L`` is ``loss_fn(model(inputs), targets)`` (mean cross-entropy by default),
+    ``w`` the weight the forward pass uses (so already-pruned weights score 0).
+    The scores are divided by their sum over all layers, so they add up to 1
+    (Lee et al. 2019, eq. 6). With ``batches``, the gradient is that of the
+    mean loss over all their examples (each batch weighted by its size).
+
+    The model's weights, gradients (``.grad``) and buffers are left exactly as
+    they were; the forward pass runs in the model's current train/eval mode.
+
+    Args:
+        model: any ``nn.Module`` with ``nn.Linear``/``nn.Conv2d`` layers.
+        inputs: a batch of inputs (give ``inputs`` and ``targets``, or ``batches``).
+        targets: one target per input.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar``.
+        batches: an iterable of ``(inputs, targets)`` (a ``pk.data.loader``
+            works) to accumulate the gradient over.
+
+    Returns:
+        ``{layer name: tensor shaped like its weight}``, summing to 1 overall.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> train, _ = pk.data.load("digits")
+        >>> model = pk.models.lenet_300_100(in_features=64)
+        >>> scores = snip_scores(model, train.images[:100], train.labels[:100])
+        >>> list(scores), round(float(sum(s.sum() for s in scores.values())), 5)
+        (['fc1', 'fc2', 'fc3'], 1.0)
+    """
+    layers = dict(_layers(model))
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable(outputs, targets), got {loss_fn!r}")
+    if batches is None:
+        if inputs is None or targets is None:
+            raise ValueError("give inputs and targets, or batches=[(inputs, targets), ...]")
+        batches = [(inputs, targets)]
+    elif inputs is not None or targets is not None:
+        raise ValueError("give either inputs and targets, or batches, not both")
+    else:
+        if isinstance(batches, torch.Tensor) or not isinstance(batches, Iterable):
+            raise TypeError("batches must be an iterable of (inputs, targets) pairs, got "
+                            f"{type(batches).__name__}")
+        batches = list(batches)
+        if not batches:
+            raise ValueError("batches is empty: give at least one (inputs, targets) pair")
+    for i, batch in enumerate(batches):
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError(f"batch {i} must be a pair (inputs, targets), got "
+                             f"{type(batch).__name__}")
+        _check_batch(*batch, where=f" of batch {i}" if len(batches) > 1 else "")
+
+    # Differentiate with respect to detached copies of the stored values, so that
+    # nothing is accumulated into the model's own .grad and no graph is kept.
+    keys = {name: ("weight_orig" if is_pruned(layer) else "weight")
+            for name, layer in layers.items()}
+    prefix = {name: f"{name}." if name else "" for name in layers}
+    leaves = {name: getattr(layer, keys[name]).detach().clone().requires_grad_(True)
+              for name, layer in layers.items()}
+    replace = {prefix[name] + keys[name]: leaves[name] for name in layers}
+    saved_buffers = {name: buf.clone() for name, buf in model.named_buffers()}
+    total = sum(len(x) for x, _ in batches)
+    grads = {name: torch.zeros_like(leaf) for name, leaf in leaves.items()}
+    try:
+        with torch.enable_grad():
+            for x, y in batches:
+                out = torch.func.functional_call(model, replace, (x,))
+                loss = loss_fn(out, y)
+                if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                    raise ValueError("loss_fn must return a scalar tensor, got "
+                                     f"{type(loss).__name__} {getattr(loss, 'shape', '')}")
+                parts = torch.autograd.grad(loss * (len(x) / total), list(leaves.values()),
+                                            allow_unused=True)
+                for name, g in zip(leaves, parts):
+                    if g is not None:
+                        grads[name] += g
+    finally:
+        with torch.no_grad():
+            for name, buf in model.named_buffers():
+                if name in saved_buffers:
+                    buf.copy_(saved_buffers[name])
+            for layer in layers.values():
+                if is_pruned(layer):
+                    _refresh(layer)
+    scores = {name: (grads[name] * _effective(layers[name])).abs() for name in layers}
+    norm = sum(float(s.double().sum()) for s in scores.values())
+    if not norm > 0:
+        raise ValueError("every connection sensitivity is zero (the loss does not depend on "
+                         "any remaining weight); use a batch with a nonzero gradient")
+    return {name: s / norm for name, s in scores.items()}
+
+
+def snip(model: nn.Module, inputs: torch.Tensor | None = None,
+         targets: torch.Tensor | None = None, sparsity: float | None = None, *,
+         loss_fn: Callable = F.cross_entropy, batches: Iterable | None = None,
+         scope: str = "global") -> nn.Module:
+    """SNIP: prune at initialisation the weights the loss is least sensitive to.
+
+    Scores every weight with :func:`snip_scores` and prunes exactly
+    ``round(sparsity * n)`` with the smallest scores over the whole network
+    (Lee et al. 2019), in place, through ``torch.nn.utils.prune``.
+
+    Args:
+        model: the network, usually freshly initialised.
+        inputs, targets: one batch (or pass ``batches=``).
+        sparsity: target fraction of pruned weights, in [0, 1].
+        loss_fn: ``loss_fn(outputs, targets)``; mean cross-entropy by default.
+        batches: iterable of ``(inputs, targets)`` to accumulate the scores over.
+        scope: ``"global"`` (the paper) or ``"local"``.
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> train, _ = pk.data.load("digits")
+        >>> model = pk.models.lenet_300_100(in_features=64)
+        >>> _ = snip(model, train.images[:100], train.labels[:100], sparsity=0.9)
+        >>> round(pk.prune.sparsity(model), 4)
+        0.9
+    """
+    if sparsity is None:
+        raise ValueError("snip needs sparsity=, the fraction of weights to prune in [0, 1]")
+    layers, fraction, scope, _ = _prepare(model, sparsity, scope, None)
+    scores = snip_scores(model, inputs, targets, loss_fn, batches=batches)
+    _prune_groups(layers, _plan(layers, fraction, scope, {}), scores)
+    return model
+
+
+# ------------------------------------------------------------------------- inspecting
+
+
+def layer_sparsity(model: nn.Module) -> dict[str, float]:
+    """Fraction of zero weights in each prunable layer (masks applied).
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> layer_sparsity(magnitude(pk.models.lenet_300_100(), 0.5, "local"))
+        {'fc1': 0.5, 'fc2': 0.5, 'fc3': 0.5}
+    """
+    out = {}
+    for name, layer in _layers(model):
+        weight = _effective(layer)
+        out[name] = float((weight == 0).sum()) / weight.numel()
+    return out
+
+
+def sparsity(model: nn.Module) -> float:
+    """Fraction of zero weights over all prunable layers (masks applied).
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> model = pk.models.lenet_300_100()
+        >>> sparsity(model), round(sparsity(magnitude(model, 0.9)), 4)
+        (0.0, 0.9)
+    """
+    zeros = total = 0
+    for _, layer in _layers(model):
+        weight = _effective(layer)
+        zeros += int((weight == 0).sum())
+        total += weight.numel()
+    return zeros / total
+
+
+def masks(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of the weight masks of every prunable layer.
+
+    A layer that is not pruned gets a mask of ones. The result can be given to
+    :func:`apply_masks` on another model of the same architecture.
+
+    Returns:
+        ``{layer name: 0/1 float tensor shaped like the weight}``.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> m = masks(magnitude(pk.models.lenet_300_100(), 0.75, "local"))
+        >>> {name: int(mask.sum()) for name, mask in m.items()}
+        {'fc1': 58800, 'fc2': 7500, 'fc3': 250}
+    """
+    return {name: (layer.weight_mask.detach().clone() if is_pruned(layer)
+                   else torch.ones_like(layer.weight, requires_grad=False).detach())
+            for name, layer in _layers(model)}
+
+
+def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
+    """Set the weight masks of the named layers (in place), replacing earlier ones.
+
+    The stored values (``weight_orig``) are kept, so a mask with more ones
+    brings earlier-pruned weights back. Layers not named keep their state.
+    Everything is checked before anything changes.
+
+    Args:
+        model: the network.
+        masks: ``{layer name: tensor}`` of 0/1 values shaped like the layer's
+            weight (e.g. from :func:`masks`); names as in ``pk.models.prunable``.
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> source = magnitude(pk.models.lenet_300_100(), 0.9)
+        >>> target = apply_masks(pk.models.lenet_300_100(), masks(source))
+        >>> torch.equal(target.fc1.weight_mask, source.fc1.weight_mask)
+        True
+    """
+    layers = dict(_layers(model))
+    if not isinstance(masks, dict):
+        raise TypeError(f"masks must be a dict {{layer name: 0/1 tensor}}, got "
+                        f"{type(masks).__name__}")
+    checked = {}
+    for name, mask in masks.items():
+        if name not in layers:
+            raise ValueError(f"masks names an unknown layer {name!r}; prunable layers are "
+                             f"{list(layers)}")
+        if not isinstance(mask, torch.Tensor):
+            raise TypeError(f"masks[{name!r}] must be a tensor, got {type(mask).__name__}")
+        shape = _values(layers[name]).shape
+        if mask.shape != shape:
+            raise ValueError(f"masks[{name!r}] has shape {tuple(mask.shape)}, but the layer's "
+                             f"weight has shape {tuple(shape)}")
+        mask = mask.detach().to(_values(layers[name]).dtype)
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError(f"masks[{name!r}] must hold only 0 and 1")
+        checked[name] = mask
+    for name, mask in checked.items():
+        _set_mask(layers[name], mask)
+    return model
+
+
+def finalize(model: nn.Module) -> nn.Module:
+    """Bake the masks in: ``weight`` becomes a plain parameter with zeros.
+
+    Calls ``torch.nn.utils.prune.remove`` on every pruned layer. The zeros
+    stay (pruning is not undone), but they are no longer held at zero during
+    training. Returns ``model``.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> model = finalize(magnitude(pk.models.lenet_300_100(), 0.9))
+        >>> is_pruned(model.fc1), round(sparsity(model), 4), "fc1.weight" in model.state_dict()
+        (False, 0.9, True)
+    """
+    for _, layer in _layers(model):
+        for hook in list(layer._forward_pre_hooks.values()):
+            if isinstance(hook, torch_prune.BasePruningMethod):
+                torch_prune.remove(layer, hook._tensor_name)
+    return model
+
+
+def clone(model: nn.Module) -> nn.Module:
+    """An independent deep copy of ``model`` that also works when it is pruned.
+
+    ``copy.deepcopy`` fails on a pruned model after a forward pass (its derived
+    ``weight`` attribute is not a graph leaf). This removes the derived
+    attributes for the copy, then recomputes them in both models.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> model = magnitude(pk.models.lenet_300_100(), 0.9)
+        >>> _ = model(torch.zeros(1, 784))        # now copy.deepcopy(model) would fail
+        >>> twin = clone(model)
+        >>> torch.equal(twin.fc1.weight, model.fc1.weight), twin.fc1 is model.fc1
+        (True, False)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    stash = []
+    for module in model.modules():
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, torch_prune.BasePruningMethod):
+                name = hook._tensor_name
+                if name in module.__dict__:
+                    stash.append((module, name, module.__dict__.pop(name)))
+    try:
+        twin = copy.deepcopy(model)
+    finally:
+        for module, name, value in stash:
+            module.__dict__[name] = value
+    for pruned in (model, twin):
+        for module in pruned.modules():
+            for hook in module._forward_pre_hooks.values():
+                if isinstance(hook, torch_prune.BasePruningMethod):
+                    name = hook._tensor_name
+                    with torch.no_grad():
+                        setattr(module, name, getattr(module, name + "_orig")
+                                * getattr(module, name + "_mask"))
+    return twin
+
+
+# ------------------------------------------------------------------ prune and retrain
+
+
+@dataclass
+class PruneStep:
+    """One step of :func:`iterative`: the sparsity reached and how it did after retraining."""
+
+    step: int
+    sparsity: float
+    train_loss: float
+    accuracy: float | None = None
+
+
+def iterative(model: nn.Module, train, target: float, steps: int = 3, retrain_epochs: int = 2,
+              *, scope: str = "global", rates: dict | None = None, lr: float = 1e-3,
+              test=None, seed: int = 0, batch_size: int = 64, optimizer: str = "adam",
+              weight_decay: float = 0.0, progress: bool = False) -> list[PruneStep]:
+    """Prune and fine-tune in turns until ``target`` sparsity (Han et al. 2015).
+
+    Step ``i`` of ``steps`` prunes by magnitude to sparsity
+    ``1 - (1 - target) ** (i / steps)`` (the same fraction of what remains each
+    step, landing exactly on ``target`` at the last step), then fine-tunes the
+    surviving weights for ``retrain_epochs`` with the masks held fixed.
+    Layers in ``rates`` follow the same schedule toward their own target.
+
+    Args:
+        model: a trained network, pruned and retrained in place.
+        train: training data (``TensorData`` or ``(images, labels)``).
+        target: final sparsity in [0, 1].
+        steps: number of prune-retrain rounds (>= 1).
+        retrain_epochs: epochs of fine-tuning after each pruning step (>= 0).
+        scope: ``"global"`` or ``"local"``, as in :func:`magnitude`.
+        rates: ``{layer name: final sparsity}`` overrides.
+        lr, batch_size, optimizer, weight_decay: passed to ``pk.train.fit``.
+        test: data to measure accuracy on after each step (optional).
+        seed: seeds the shuffling of each retraining (``seed + step``).
+        progress: show progress bars.
+
+    Returns:
+        A list of :class:`PruneStep`, one per step.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> train, test = pk.data.load("digits")
+        >>> model = pk.models.lenet_300_100(in_features=64)
+        >>> _ = pk.train.fit(model, train, epochs=2, progress=False)
+        >>> log = iterative(model, train, 0.9, steps=2, retrain_epochs=1, test=test)
+        >>> [round(s.sparsity, 3) for s in log], log[-1].accuracy > 0.5
+        ([0.684, 0.9], True)
+    """
+    from . import train as training
+    from .data import _as_data
+
+    layers, target, scope, rates = _prepare(model, target, scope, rates)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) \
+            or retrain_epochs < 0:
+        raise ValueError(f"retrain_epochs must be a non-negative int, got {retrain_epochs!r}")
+    if not isinstance(lr, numbers.Real) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    train = _as_data(train)
+    test = _as_data(test) if test is not None else None
+    _check_seed(seed)
+
+    def schedule(final: float, step: int) -> float:
+        return final if step == steps else 1.0 - (1.0 - final) ** (step / steps)
+
+    log = []
+    for step in range(1, steps + 1):
+        magnitude(model, schedule(target, step), scope,
+                  rates={name: schedule(rate, step) for name, rate in rates.items()})
+        history = training.fit(model, train, epochs=retrain_epochs, lr=lr, optimizer=optimizer,
+                               weight_decay=weight_decay, batch_size=batch_size,
+                               seed=seed + step, progress=progress)
+        log.append(PruneStep(step=step, sparsity=sparsity(model),
+                             train_loss=history.loss[-1] if history.loss else float("nan"),
+                             accuracy=training.evaluate(model, test) if test is not None
+                             else None))
+    return log
