@@ -28,6 +28,21 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests pruning_kit -m "not slow and not browser"
 
+# Present a notebook: Voilà runs it and shows only its text and widgets (no code).
+# `make demo DEMO=lessons/01_magnitude_pruning.ipynb` presents a lesson instead.
+DEMO ?= lessons/demo_live.ipynb
+DEMO_PORT ?= 8866
+demo: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/voila $(DEMO) --Voila.ip=127.0.0.1 --port=$(DEMO_PORT) --show_tracebacks=True --theme=light
+
+# nbgrader: regenerate assignments/ from solutions/; autograde submitted/ into a grades
+# CSV (autograded/grades_$(ASSIGNMENT).csv) and HTML feedback (feedback/).
+release: $(STAMP)
+	$(BIN)/python -m pruning_kit.autograde release
+
+grade: $(STAMP)
+	$(BIN)/python -m pruning_kit.autograde grade $(ASSIGNMENT)
+
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
