@@ -1,0 +1,48 @@
+"""nbgrader configuration of the course. The course root is this folder.
+
+Students get `assignments/<name>/` (generated from `solutions/<name>/` by
+`make release`, never edited by hand); their work goes to
+`submitted/<student>/<name>/`; `make grade ASSIGNMENT=<name>` autogrades it.
+nbgrader calls `alembic` from its own environment: run it with the course
+virtualenv's `bin` first on PATH (the Makefile does).
+"""
+
+import os
+
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, OverwriteCells
+
+try:
+    from pruning_kit.autograde import RobustExecute, RobustOverwriteCells
+except ImportError as exc:  # pragma: no cover - wrong environment
+    raise ImportError("nbgrader_config.py needs the course package: run nbgrader from the "
+                      "course virtualenv (make setup; PATH=.venv/bin:$PATH)") from exc
+
+c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+
+# Per-cell timeout in seconds. nbgrader reads `Execute.timeout`; the spelling
+# `ExecutePreprocessor.timeout` is ignored. The longest cells (loading the
+# embedded digits and training a few epochs on them) take a few seconds on
+# 2 cores; 60 s leaves room for a slow or busy machine.
+c.Execute.timeout = 60
+
+# A test cell a student deleted is put back (and run) instead of going missing;
+# RobustOverwriteCells also copes when the cells around it were deleted too.
+c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    RobustOverwriteCells if step is OverwriteCells else step
+    for step in Autograde.class_traits()["sanitize_preprocessors"].default()
+]
+
+# Survive submissions that kill or wedge the kernel: restart, replay, go on.
+c.Autograde.autograde_preprocessors = [
+    RobustExecute if step is Execute else step
+    for step in Autograde.class_traits()["autograde_preprocessors"].default()
+]
+c.RobustExecute.max_restarts = 10          # kernel restarts per notebook
+c.RobustExecute.memory_limit_mb = 8192     # address space per kernel (torch maps ~4.5 GB, ~1 GB resident)
+c.RobustExecute.test_timeout = 30          # test cells only call functions on tiny inputs
