@@ -409,6 +409,12 @@ def accuracy_vs_sparsity(frame_or_records, *, x: str = "sparsity", y: str = "acc
     ax.set_xlabel(xlabel + (", log scale)" if log else ")"))
     if log:
         ax.set_xscale("log")
+        from matplotlib import ticker
+
+        # plain tick labels (100, 50, 20, 10, ...) rather than 10^k powers
+        ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_ylabel(f"{ylabel} ({unit})")
     if title:
         ax.set_title(title)
