@@ -18,6 +18,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 import pruning_kit as pk  # noqa: E402
+from reference_model import trained_lenet  # noqa: E402
 
 PAPER = {"dense": (1070, 1.0, 1.64), "huffman": (27, 40.0, 1.58)}   # KB, ratio, error %
 
@@ -25,9 +26,7 @@ PAPER = {"dense": (1070, 1.0, 1.64), "huffman": (27, 40.0, 1.58)}   # KB, ratio,
 def main(sparsity: float = 0.92, bits: int = 5) -> int:
     torch.set_num_threads(1)
     train, test = pk.data.load("mnist5k")
-    torch.manual_seed(0)
-    model = pk.models.lenet_300_100()
-    pk.train.fit(model, train, epochs=10, lr=2e-3, seed=0, progress=False)
+    model = trained_lenet(train)
     start = time.perf_counter()
     report, compressed = pk.quant.deep_compress(model, train, test, sparsity=sparsity,
                                                 bits=bits, return_model=True)

@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 import pruning_kit as pk  # noqa: E402
+from reference_model import trained_lenet  # noqa: E402
 
 
 def serialized_bytes(model) -> int:
@@ -72,9 +73,7 @@ def torchao_models(model):
 def main(batch: int = 256, repeats: int = 100) -> int:
     torch.set_num_threads(1)
     train, test = pk.data.load("mnist5k")
-    torch.manual_seed(0)
-    fp32 = pk.models.lenet_300_100()
-    pk.train.fit(fp32, train, epochs=10, lr=2e-3, seed=0, progress=False)
+    fp32 = trained_lenet(train)
     fast = pk.quant.int8(fp32, pk.data.subset(train, 1000))
     x = test.images[:batch]
 

@@ -10,8 +10,7 @@ import time
 import torch
 
 import pruning_kit as pk
-
-EPOCHS, LR = 10, 2e-3
+from reference_model import EPOCHS, LR
 
 
 def run(threads: int):

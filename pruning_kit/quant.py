@@ -434,6 +434,20 @@ def _check_per_channel(per_channel):
     return per_channel
 
 
+def _check_model_quantization(model, bits, scheme, per_channel, activation_bits):
+    """Validate the settings shared by fake_quantize_model and prepare_qat.
+
+    Returns ``(bits, dim)``: the checked bit width and the channel dim (0 or None).
+    """
+    _check_model(model)
+    _check_scheme(scheme)
+    bits = _check_model_bits(bits, scheme)
+    dim = 0 if _check_per_channel(per_channel) else None
+    if activation_bits is not None:
+        _check_bits(activation_bits, high=8, why=" for activation_bits")
+    return bits, dim
+
+
 def _fake_quantize_range(x, low, high, bits):
     """:func:`fake_quantize` (affine) with a given range instead of the tensor's own."""
     qmax = 2 ** bits - 1
@@ -586,15 +600,10 @@ def fake_quantize_model(model: nn.Module, bits: int, per_channel: bool = True, *
         >>> w4a4.fc2.input_quantizer
         ActivationQuantizer(bits=4, low=0, high=...)
     """
-    _check_model(model)
-    _check_scheme(scheme)
-    bits = _check_model_bits(bits, scheme)
-    dim = 0 if _check_per_channel(per_channel) else None
-    if activation_bits is not None:
-        _check_bits(activation_bits, high=8, why=" for activation_bits")
-        if calibration_data is None:
-            raise ValueError("activation_bits needs calibration_data= to observe the ranges "
-                             "of the activations")
+    bits, dim = _check_model_quantization(model, bits, scheme, per_channel, activation_bits)
+    if activation_bits is not None and calibration_data is None:
+        raise ValueError("activation_bits needs calibration_data= to observe the ranges "
+                         "of the activations")
     quantized = convert_qat(model) if _has_fake_quant(model) else _copy(model)
     with torch.no_grad():
         for _, layer in _quantizable(quantized):
@@ -684,12 +693,7 @@ def prepare_qat(model: nn.Module, bits: int, per_channel: bool = True, *,
     """
     from torch.nn.utils import parametrize
 
-    _check_model(model)
-    _check_scheme(scheme)
-    bits = _check_model_bits(bits, scheme)
-    dim = 0 if _check_per_channel(per_channel) else None
-    if activation_bits is not None:
-        _check_bits(activation_bits, high=8, why=" for activation_bits")
+    bits, dim = _check_model_quantization(model, bits, scheme, per_channel, activation_bits)
     for name, layer in _quantizable(model):
         if hasattr(layer, "weight_orig") or parametrize.is_parametrized(layer, "weight"):
             raise ValueError(f"layer {name!r} is pruned or already parametrized; call "
