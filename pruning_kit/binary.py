@@ -30,6 +30,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ._checks import InvalidParameterError, check_model
 
 __all__ = ["binarize", "SignSTE", "BinaryLinear", "BinaryConv2d", "binarized_mlp",
            "clip_latent_weights"]
@@ -37,9 +38,9 @@ __all__ = ["binarize", "SignSTE", "BinaryLinear", "BinaryConv2d", "binarized_mlp
 
 def _check_real_tensor(x, name: str = "x") -> None:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise InvalidParameterError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype == torch.bool or x.is_complex():
-        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+        raise InvalidParameterError(f"{name} must hold real numbers, got dtype {x.dtype}")
 
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
@@ -92,7 +93,7 @@ class SignSTE(torch.autograd.Function):
 
 def _check_int(name: str, value, low: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        raise InvalidParameterError(f"{name} must be an int >= {low}, got {value!r}")
     return value
 
 
@@ -146,10 +147,10 @@ class BinaryLinear(nn.Module):
 
     def forward(self, x):
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"BinaryLinear expects a torch.Tensor, got {type(x).__name__}")
+            raise InvalidParameterError(f"BinaryLinear expects a torch.Tensor, got {type(x).__name__}")
         if x.shape[-1:] != (self.in_features,):
-            raise ValueError(f"BinaryLinear expects input of shape (N x {self.in_features}), "
-                             f"got {tuple(x.shape)}")
+            raise InvalidParameterError(f"BinaryLinear expects input of shape (N x {self.in_features}), "
+                                        f"got {tuple(x.shape)}")
         if self.binarize_input:
             x = SignSTE.apply(x)
         return F.linear(x, self.binary_weight(), self.bias)
@@ -192,8 +193,8 @@ class BinaryConv2d(nn.Module):
         ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         if len(ks) != 2 or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
                                    for k in ks):
-            raise ValueError(f"kernel_size must be a positive int or a pair of them, "
-                             f"got {kernel_size!r}")
+            raise InvalidParameterError(f"kernel_size must be a positive int or a pair of them, "
+                                        f"got {kernel_size!r}")
         self.kernel_size = ks
         self.stride = stride
         self.padding = padding
@@ -220,10 +221,10 @@ class BinaryConv2d(nn.Module):
 
     def forward(self, x):
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"BinaryConv2d expects a torch.Tensor, got {type(x).__name__}")
+            raise InvalidParameterError(f"BinaryConv2d expects a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"BinaryConv2d expects input of shape (N x {self.in_channels} x H "
-                             f"x W), got {tuple(x.shape)}")
+            raise InvalidParameterError(f"BinaryConv2d expects input of shape (N x {self.in_channels} x H "
+                                        f"x W), got {tuple(x.shape)}")
         if self.binarize_input:
             x = SignSTE.apply(x)
         return F.conv2d(x, self.binary_weight(), self.bias, self.stride, self.padding)
@@ -265,7 +266,7 @@ def binarized_mlp(in_features: int = 784, hidden: tuple = (512, 512), num_classe
     hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
     if not isinstance(hidden, tuple) or not hidden or not all(
             isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
-        raise ValueError(f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
+        raise InvalidParameterError(f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
     layers: list[nn.Module] = [nn.Flatten()]
     widths = (in_features,) + hidden
     for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
@@ -294,10 +295,9 @@ def clip_latent_weights(model: nn.Module, iteration: int = 0, bound: float = 1.0
         Parameter containing:
         tensor([[1., 1.]], requires_grad=True)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     if not isinstance(bound, (int, float)) or not bound > 0:
-        raise ValueError(f"bound must be a positive number, got {bound!r}")
+        raise InvalidParameterError(f"bound must be a positive number, got {bound!r}")
     for module in model.modules():
         if isinstance(module, (BinaryLinear, BinaryConv2d)):
             module.weight.clamp_(-bound, bound)

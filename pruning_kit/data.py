@@ -27,11 +27,15 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 import torch
 
-__all__ = ["TensorData", "BatchLoader", "DATASETS", "load", "loader", "subset"]
+from ._checks import InvalidParameterError, check_int, type_name
+
+__all__ = ["TensorData", "BatchLoader", "DataLike", "DATASETS", "as_dataset", "load", "loader",
+           "subset"]
 
 EMBEDDED = ("mnist5k", "digits")
 TORCHVISION = ("mnist", "fashion_mnist", "cifar10")
@@ -56,13 +60,13 @@ class TensorData(torch.utils.data.Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, name: str = "data"):
         if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
-            raise TypeError("images and labels must be torch tensors, "
-                            f"got {type(images).__name__} and {type(labels).__name__}")
+            raise InvalidParameterError("images and labels must be torch tensors, "
+                                        f"got {type(images).__name__} and {type(labels).__name__}")
         if images.dim() != 4:
-            raise ValueError(f"images must have shape N x C x H x W, got {tuple(images.shape)}")
+            raise InvalidParameterError(f"images must have shape N x C x H x W, got {tuple(images.shape)}")
         if labels.dim() != 1 or len(labels) != len(images):
-            raise ValueError(f"labels must be 1-D with one label per image: {len(images)} images, "
-                             f"labels of shape {tuple(labels.shape)}")
+            raise InvalidParameterError(f"labels must be 1-D with one label per image: {len(images)} images, "
+                                        f"labels of shape {tuple(labels.shape)}")
         self.images = images.float()
         self.labels = labels.long()
         self.name = name
@@ -150,11 +154,11 @@ def _load_digits():
 
 def _check_root(root) -> Path:
     if not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"root must be a folder path (str or Path), got {type(root).__name__}")
+        raise InvalidParameterError(f"root must be a folder path (str or Path), got {type(root).__name__}")
     path = Path(root).expanduser()
     if path.exists() and not path.is_dir():
-        raise ValueError(f"root={str(root)!r} is a file; it must be a folder where the dataset "
-                         "files are kept (it is created if missing)")
+        raise InvalidParameterError(f"root={str(root)!r} is a file; it must be a folder where the dataset "
+                                    "files are kept (it is created if missing)")
     return path
 
 
@@ -212,8 +216,8 @@ def load(name: str = "mnist5k", root="data", *, download: bool = True):
         ((1, 8, 8), 1797)
     """
     if not isinstance(name, str) or name.lower() not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} "
-                         "(the first two are embedded and work offline)")
+        raise InvalidParameterError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)} "
+                                    "(the first two are embedded and work offline)")
     name = name.lower()
     if name == "mnist5k":
         return _load_mnist5k()
@@ -232,7 +236,7 @@ def subset(data: TensorData, n: int, *, seed: int = 0) -> TensorData:
         (500, [50, 50, 50])
     """
     if not isinstance(n, int) or not 0 < n <= len(data):
-        raise ValueError(f"n must be an int in [1, {len(data)}], got {n!r}")
+        raise InvalidParameterError(f"n must be an int in [1, {len(data)}], got {n!r}")
     if n == len(data):
         return data
     from sklearn.model_selection import train_test_split
@@ -242,6 +246,10 @@ def subset(data: TensorData, n: int, *, seed: int = 0) -> TensorData:
                                random_state=seed)
     keep = torch.from_numpy(np.sort(keep))
     return TensorData(data.images[keep], data.labels[keep], f"{data.name}[{n}]")
+
+
+DataLike = Union[TensorData, "tuple[torch.Tensor, torch.Tensor]"]
+"""What functions taking data accept: a :class:`TensorData` or ``(images, labels)``."""
 
 
 @dataclass
@@ -280,14 +288,32 @@ class BatchLoader:
                 yield self.data.images[idx], self.data.labels[idx]
 
 
-def _as_data(data) -> TensorData:
+def as_dataset(data: DataLike) -> TensorData:
+    """``data`` as a :class:`TensorData`: what every function taking data accepts.
+
+    Args:
+        data: a :class:`TensorData` (as :func:`load` returns) or a pair
+            ``(images, labels)`` of tensors.
+
+    Returns:
+        the same :class:`TensorData`, or one wrapping the pair.
+
+    Example:
+        >>> import torch
+        >>> as_dataset((torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]))).shape
+        (1, 4, 4)
+        >>> as_dataset([1, 2])
+        Traceback (most recent call last):
+        ...
+        pruning_kit._checks.InvalidParameterError: data must be a pk.data.TensorData (from pk.data.load) or a tuple (images, labels) of tensors, got list
+    """
     if isinstance(data, TensorData):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(
             isinstance(t, torch.Tensor) for t in data):
         return TensorData(data[0], data[1])
-    raise TypeError("data must be a pk.data.TensorData (from pk.data.load) or a tuple "
-                    f"(images, labels) of tensors, got {type(data).__name__}")
+    raise InvalidParameterError("data must be a pk.data.TensorData (from pk.data.load) or a tuple "
+                                f"(images, labels) of tensors, got {type_name(data)}")
 
 
 def loader(data, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
@@ -307,8 +333,7 @@ def loader(data, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
         >>> len(batches), [len(y) for _, y in batches][-1]
         (15, 37)
     """
-    data = _as_data(data)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    data = as_dataset(data)
+    batch_size = check_int("batch_size", batch_size, low=1)
     return BatchLoader(data, batch_size=batch_size, shuffle=bool(shuffle), seed=seed,
                        drop_last=drop_last)

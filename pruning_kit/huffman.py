@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass
+from ._checks import InvalidParameterError
 
 __all__ = ["HuffmanCode", "huffman_code", "huffman_encode", "huffman_decode"]
 
@@ -68,14 +69,14 @@ def _counts(symbols) -> Counter:
         try:
             counts = Counter(symbols)
         except TypeError:
-            raise TypeError("symbols must be an iterable of hashable symbols (ints, strings) "
-                            f"or a dict symbol -> count, got {type(symbols).__name__}") from None
+            raise InvalidParameterError("symbols must be an iterable of hashable symbols (ints, strings) "
+                                        f"or a dict symbol -> count, got {type(symbols).__name__}") from None
     for s, n in counts.items():
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"counts must be non-negative ints, got {n!r} for symbol {s!r}")
+            raise InvalidParameterError(f"counts must be non-negative ints, got {n!r} for symbol {s!r}")
     counts = Counter({s: n for s, n in counts.items() if n > 0})
     if not counts:
-        raise ValueError("cannot build a Huffman code from no symbols: pass at least one")
+        raise InvalidParameterError("cannot build a Huffman code from no symbols: pass at least one")
     return counts
 
 
@@ -139,7 +140,7 @@ def huffman_encode(symbols, code: HuffmanCode) -> str:
         '0111100'
     """
     if not isinstance(code, HuffmanCode):
-        raise TypeError(f"code must be a HuffmanCode from huffman_code, got {type(code).__name__}")
+        raise InvalidParameterError(f"code must be a HuffmanCode from huffman_code, got {type(code).__name__}")
     try:
         import torch
 
@@ -150,7 +151,7 @@ def huffman_encode(symbols, code: HuffmanCode) -> str:
     out = []
     for s in symbols:
         if s not in code.codes:
-            raise ValueError(f"symbol {s!r} has no code; the code knows {list(code.codes)[:10]}")
+            raise InvalidParameterError(f"symbol {s!r} has no code; the code knows {list(code.codes)[:10]}")
         out.append(code.codes[s])
     return "".join(out)
 
@@ -164,9 +165,9 @@ def huffman_decode(bits: str, code: HuffmanCode) -> list:
         [3, 1, 2, 1]
     """
     if not isinstance(code, HuffmanCode):
-        raise TypeError(f"code must be a HuffmanCode from huffman_code, got {type(code).__name__}")
+        raise InvalidParameterError(f"code must be a HuffmanCode from huffman_code, got {type(code).__name__}")
     if not isinstance(bits, str) or set(bits) - {"0", "1"}:
-        raise ValueError("bits must be a string of '0' and '1' characters")
+        raise InvalidParameterError("bits must be a string of '0' and '1' characters")
     lookup = {c: s for s, c in code.codes.items()}
     out, current = [], ""
     for b in bits:
@@ -175,5 +176,5 @@ def huffman_decode(bits: str, code: HuffmanCode) -> list:
             out.append(lookup[current])
             current = ""
     if current:
-        raise ValueError(f"bits end in the middle of a code word ({current!r} left over)")
+        raise InvalidParameterError(f"bits end in the middle of a code word ({current!r} left over)")
     return out

@@ -36,8 +36,9 @@ import torch
 from torch import nn
 
 from . import prune
-from .data import TensorData, _as_data
+from .data import TensorData, as_dataset
 from .train import evaluate, fit, seed_everything
+from ._checks import InvalidParameterError, check_choice, check_fraction, check_seed
 
 __all__ = ["imp", "reinit_control", "random_prune_control", "split_validation", "TicketRound"]
 
@@ -94,11 +95,11 @@ def split_validation(train, size: int = 500, seed: int = VAL_SEED):
         >>> len(part) + len(val) == len(train), len(val)
         (True, 300)
     """
-    train = _as_data(train)
+    train = as_dataset(train)
     if isinstance(size, bool) or not isinstance(size, numbers.Integral) \
             or not 0 < size < len(train):
-        raise ValueError(f"val_size must be an int in [1, {len(train) - 1}] (the validation "
-                         f"examples taken out of {len(train)} training examples), got {size!r}")
+        raise InvalidParameterError(f"val_size must be an int in [1, {len(train) - 1}] (the validation "
+                                    f"examples taken out of {len(train)} training examples), got {size!r}")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(int(seed)))
     keep, held = order[size:].sort().values, order[:size].sort().values
     name = getattr(train, "name", "data")
@@ -122,42 +123,36 @@ class _Settings:
 
 def _settings(train, test, epochs, lr, val, val_size, eval_every, batch_size, optimizer,
               weight_decay, progress) -> _Settings:
-    test = _as_data(test)
+    test = as_dataset(test)
     if val is None:
         train, val = split_validation(train, val_size)
     else:
-        train, val = _as_data(train), _as_data(val)
+        train, val = as_dataset(train), as_dataset(val)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+        raise InvalidParameterError(f"epochs must be a positive int, got {epochs!r}")
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+        raise InvalidParameterError(f"lr must be a positive number, got {lr!r}")
     if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-        raise ValueError(f"eval_every must be a positive int (iterations between validation "
-                         f"checks), got {eval_every!r}")
+        raise InvalidParameterError(f"eval_every must be a positive int (iterations between validation "
+                                    f"checks), got {eval_every!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        raise InvalidParameterError(f"batch_size must be a positive int, got {batch_size!r}")
     return _Settings(train, val, test, epochs, float(lr), batch_size, optimizer, weight_decay,
                      eval_every, progress)
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    return int(seed)
 
 
 def _build(model_fn: Callable, seed: int) -> nn.Module:
     """A fresh model from ``model_fn`` with the global RNG seeded first."""
     if not callable(model_fn) or isinstance(model_fn, nn.Module):
-        raise TypeError("model_fn must be a function returning a new model, e.g. "
-                        f"pk.models.lenet_300_100; got {type(model_fn).__name__}")
+        raise InvalidParameterError("model_fn must be a function returning a new model, e.g. "
+                                    f"pk.models.lenet_300_100; got {type(model_fn).__name__}")
     seed_everything(seed)
     model = model_fn()
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model_fn must return a torch.nn.Module, got {type(model).__name__}")
-    layers = prune._layers(model)
+        raise InvalidParameterError(f"model_fn must return a torch.nn.Module, got {type(model).__name__}")
+    layers = prune.prunable_layers(model)
     if any(prune.is_pruned(layer) for _, layer in layers):
-        raise ValueError("model_fn must return an unpruned model (masks are managed here)")
+        raise InvalidParameterError("model_fn must return an unpruned model (masks are managed here)")
     return model
 
 
@@ -242,26 +237,25 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
         [(0, 'dense', 1.0), (1, 'ticket', 0.505)]
     """
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
-        raise ValueError(f"rounds must be a non-negative int, got {rounds!r}")
-    rate = prune._check_fraction("rate", rate)
-    output_rate = rate / 2 if output_rate is None else prune._check_fraction("output_rate",
-                                                                              output_rate)
-    prune._check_scope(scope)
-    seed = _check_seed(seed)
+        raise InvalidParameterError(f"rounds must be a non-negative int, got {rounds!r}")
+    rate = check_fraction("rate", rate, hint="the fraction of the remaining weights pruned")
+    output_rate = rate / 2 if output_rate is None else check_fraction("output_rate", output_rate)
+    check_choice("scope", scope, prune.SCOPES)
+    seed = check_seed(seed)
     s = _settings(train, test, epochs, lr, val, val_size, eval_every, batch_size, optimizer,
                   weight_decay, progress)
     model = _build(model_fn, seed)
-    names = [name for name, _ in prune._layers(model)]
+    names = [name for name, _ in prune.prunable_layers(model)]
     if output_layer is None:
         output_layer = names[-1]
     elif output_layer not in names:
-        raise ValueError(f"output_layer must name a prunable layer {names}, got {output_layer!r}")
+        raise InvalidParameterError(f"output_layer must name a prunable layer {names}, got {output_layer!r}")
     per_epoch = -(-len(s.train) // s.batch_size)
     total = per_epoch * s.epochs
     if isinstance(rewind_iteration, bool) or not isinstance(rewind_iteration, int) \
             or not 0 <= rewind_iteration <= total:
-        raise ValueError(f"rewind_iteration must be an int in [0, {total}] (the iterations of "
-                         f"one training), got {rewind_iteration!r}")
+        raise InvalidParameterError(f"rewind_iteration must be an int in [0, {total}] (the iterations of "
+                                    f"one training), got {rewind_iteration!r}")
 
     rewind = {}
 
@@ -310,7 +304,7 @@ def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
         >>> round(r.remaining, 3), r.accuracy > 0.5
         (0.2, True)
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     s = _settings(train, test, epochs, lr, val, val_size, eval_every, batch_size, optimizer,
                   weight_decay, progress)
     model = _build(model_fn, seed)
@@ -346,19 +340,19 @@ def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, 
         ...     k: int(v.sum()) for k, v in m.items()}
         ('random', True)
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     s = _settings(train, test, epochs, lr, val, val_size, eval_every, batch_size, optimizer,
                   weight_decay, progress)
     model = _build(model_fn, seed)
-    layers = dict(prune._layers(model))
+    layers = dict(prune.prunable_layers(model))
     if not isinstance(masks, dict) or set(masks) - set(layers):
-        raise ValueError(f"masks must be a dict keyed by the model's prunable layers "
-                         f"{list(layers)}, got keys {list(masks) if isinstance(masks, dict) else masks!r}")
+        raise InvalidParameterError(f"masks must be a dict keyed by the model's prunable layers "
+                                    f"{list(layers)}, got keys {list(masks) if isinstance(masks, dict) else masks!r}")
     counts = {name: int((m == 0).sum()) for name, m in masks.items()}
     generator = torch.Generator().manual_seed(seed)
     random_masks = {}
     for name, mask in masks.items():
-        flat = torch.ones(mask.numel(), dtype=prune._values(layers[name]).dtype)
+        flat = torch.ones(mask.numel(), dtype=prune.stored_weight(layers[name]).dtype)
         flat[torch.randperm(mask.numel(), generator=generator)[:counts[name]]] = 0
         random_masks[name] = flat.view_as(mask)
     prune.apply_masks(model, random_masks)

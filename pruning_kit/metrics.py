@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .train import num_threads
+from ._checks import InvalidParameterError, check_model
 
 __all__ = ["count_params", "macs", "size_bytes", "latency_ms", "compression_ratio",
            "ENERGY_PJ_45NM", "energy_pj"]
@@ -34,11 +35,6 @@ ENERGY_PJ_45NM = {
     "32-bit SRAM cache": 5.0,
     "32-bit DRAM": 640.0,
 }
-
-
-def _check_model(model):
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
 
 def _effective_tensors(model: nn.Module):
@@ -61,7 +57,7 @@ def count_params(model: nn.Module, nonzero: bool = False) -> int:
         >>> count_params(layer), count_params(layer, nonzero=True)
         (110, 80)
     """
-    _check_model(model)
+    check_model(model)
     with torch.no_grad():
         if nonzero:
             return int(sum(int(torch.count_nonzero(t)) for t in _effective_tensors(model)))
@@ -84,10 +80,10 @@ def macs(model: nn.Module, example_input: torch.Tensor, nonzero: bool = False) -
         >>> macs(conv, torch.zeros(1, 3, 16, 16)) == 8 * 16 * 16 * 3 * 3 * 3
         True
     """
-    _check_model(model)
+    check_model(model)
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2:
-        raise ValueError("example_input must be a batched tensor (N x ...), got "
-                         f"{getattr(example_input, 'shape', type(example_input).__name__)}")
+        raise InvalidParameterError("example_input must be a batched tensor (N x ...), got "
+                                    f"{getattr(example_input, 'shape', type(example_input).__name__)}")
     total = [0]
 
     def weight_count(module):
@@ -137,10 +133,10 @@ def size_bytes(model: nn.Module, sparse: bool = False, *, bits: int = 32,
         >>> size_bytes(layer, sparse=True)   # 100 values + 100 indices + 11 row pointers
         844
     """
-    _check_model(model)
+    check_model(model)
     for label, value in (("bits", bits), ("index_bits", index_bits)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
-            raise ValueError(f"{label} must be an int in [1, 64], got {value!r}")
+            raise InvalidParameterError(f"{label} must be an int in [1, 64], got {value!r}")
     total_bits = 0
     with torch.no_grad():
         for t in _effective_tensors(model):
@@ -162,7 +158,7 @@ def compression_ratio(sparsity: float) -> float:
         4.0
     """
     if not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:
-        raise ValueError(f"sparsity must be in [0, 1), got {sparsity!r}")
+        raise InvalidParameterError(f"sparsity must be in [0, 1), got {sparsity!r}")
     return 1.0 / (1.0 - sparsity)
 
 
@@ -196,12 +192,12 @@ def latency_ms(model, example_input: torch.Tensor, *, repeats: int = 30, warmup:
     """
     models = model if isinstance(model, dict) else {"model": model}
     if not models:
-        raise ValueError("model must be a module or a non-empty dict of modules")
+        raise InvalidParameterError("model must be a module or a non-empty dict of modules")
     for m in models.values():
-        _check_model(m)
+        check_model(m)
     for label, value in (("repeats", repeats), ("warmup", warmup)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (label == "repeats"):
-            raise ValueError(f"{label} must be an int >= {int(label == 'repeats')}, got {value!r}")
+            raise InvalidParameterError(f"{label} must be an int >= {int(label == 'repeats')}, got {value!r}")
     modes = {k: m.training for k, m in models.items()}
     times = {k: [] for k in models}
     try:
@@ -230,5 +226,5 @@ def energy_pj(operations: dict) -> float:
     """
     unknown = set(operations) - set(ENERGY_PJ_45NM)
     if unknown:
-        raise ValueError(f"unknown operations {sorted(unknown)}; known: {list(ENERGY_PJ_45NM)}")
+        raise InvalidParameterError(f"unknown operations {sorted(unknown)}; known: {list(ENERGY_PJ_45NM)}")
     return float(sum(ENERGY_PJ_45NM[k] * n for k, n in operations.items()))

@@ -26,6 +26,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from ._checks import InvalidParameterError, check_model
 
 __all__ = ["lenet_300_100", "lenet5", "conv", "vgg", "resnet", "autoencoder", "prunable",
            "LeNet300100", "LeNet5", "ConvNet", "VGG", "ResNet", "ConvAutoencoder",
@@ -37,15 +38,15 @@ PRUNABLE_TYPES = (nn.Linear, nn.Conv2d)
 def _check_input(x, expected: tuple, model: str) -> None:
     """Raise a ValueError naming the expected shape when ``x`` does not fit."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{model} expects a torch.Tensor, got {type(x).__name__}")
+        raise InvalidParameterError(f"{model} expects a torch.Tensor, got {type(x).__name__}")
     if x.dim() != len(expected) + 1 or tuple(x.shape[1:]) != tuple(expected):
         wanted = "N x " + " x ".join(str(d) for d in expected)
-        raise ValueError(f"{model} expects input of shape ({wanted}), got {tuple(x.shape)}")
+        raise InvalidParameterError(f"{model} expects input of shape ({wanted}), got {tuple(x.shape)}")
 
 
 def _check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise InvalidParameterError(f"{name} must be a positive int, got {value!r}")
     return value
 
 
@@ -62,12 +63,12 @@ class LeNet300100(nn.Module):
 
     def forward(self, x):
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"LeNet-300-100 expects a torch.Tensor, got {type(x).__name__}")
+            raise InvalidParameterError(f"LeNet-300-100 expects a torch.Tensor, got {type(x).__name__}")
         if x.dim() < 2 or x[0].numel() != self.in_features:
             side = math.isqrt(self.in_features)
             image = f" or (N x 1 x {side} x {side})" if side * side == self.in_features else ""
-            raise ValueError(f"LeNet-300-100 expects input of shape (N x {self.in_features})"
-                             f"{image}, got {tuple(x.shape)}")
+            raise InvalidParameterError(f"LeNet-300-100 expects input of shape (N x {self.in_features})"
+                                        f"{image}, got {tuple(x.shape)}")
         x = x.flatten(1)
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))
@@ -127,7 +128,7 @@ class ConvNet(nn.Module):
                  image_size: int = 32):
         super().__init__()
         if depth not in self.WIDTHS:
-            raise ValueError(f"Conv depth must be one of 2, 4, 6, got {depth!r}")
+            raise InvalidParameterError(f"Conv depth must be one of 2, 4, 6, got {depth!r}")
         _check_positive_int("num_classes", num_classes)
         self.input_shape = (_check_positive_int("in_channels", in_channels),
                             _check_positive_int("image_size", image_size), image_size)
@@ -173,10 +174,10 @@ class VGG(nn.Module):
                  in_channels: int = 3, image_size: int = 32):
         super().__init__()
         if depth not in VGG_CONFIGS:
-            raise ValueError(f"VGG depth must be one of {sorted(VGG_CONFIGS)}, got {depth!r}")
+            raise InvalidParameterError(f"VGG depth must be one of {sorted(VGG_CONFIGS)}, got {depth!r}")
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-            raise ValueError(f"width must be a positive number (1.0 = the paper's widths), "
-                             f"got {width!r}")
+            raise InvalidParameterError(f"width must be a positive number (1.0 = the paper's widths), "
+                                        f"got {width!r}")
         _check_positive_int("num_classes", num_classes)
         self.input_shape = (_check_positive_int("in_channels", in_channels),
                             _check_positive_int("image_size", image_size), image_size)
@@ -239,7 +240,7 @@ class ResNet(nn.Module):
                  image_size: int = 32):
         super().__init__()
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-            raise ValueError(f"ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth!r}")
+            raise InvalidParameterError(f"ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth!r}")
         _check_positive_int("num_classes", num_classes)
         self.input_shape = (_check_positive_int("in_channels", in_channels),
                             _check_positive_int("image_size", image_size), image_size)
@@ -284,7 +285,7 @@ class ConvAutoencoder(nn.Module):
         self.input_shape = (_check_positive_int("in_channels", in_channels),
                             _check_positive_int("image_size", image_size), image_size)
         if image_size % 4:
-            raise ValueError(f"image_size must be a multiple of 4, got {image_size}")
+            raise InvalidParameterError(f"image_size must be a multiple of 4, got {image_size}")
         w = _check_positive_int("width", width)
         b = _check_positive_int("bottleneck", bottleneck)
         self.encoder = nn.Sequential(
@@ -326,6 +327,5 @@ def prunable(model: nn.Module) -> list[tuple[str, nn.Module]]:
         >>> [name for name, _ in prunable(lenet5())]
         ['conv1', 'conv2', 'fc1', 'fc2']
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     return [(name, m) for name, m in model.named_modules() if isinstance(m, PRUNABLE_TYPES)]

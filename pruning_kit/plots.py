@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from ._checks import InvalidParameterError
 
 __all__ = ["style", "plot", "mean_spread", "accuracy_vs_sparsity", "weight_histogram",
            "layer_sparsity_bars", "mask_image", "close", "FIGSIZE", "SCALES", "SPREADS"]
@@ -60,19 +61,19 @@ def _new_axes(axes, figsize=FIGSIZE, legend_loc=None):
     from matplotlib.axes import Axes
 
     if not isinstance(axes, Axes):
-        raise TypeError(f"axes must be a matplotlib Axes or None, got {type(axes).__name__}")
+        raise InvalidParameterError(f"axes must be a matplotlib Axes or None, got {type(axes).__name__}")
     return axes
 
 
 def _check_label(name, value):
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string (say what and in which unit, "
-                         f"e.g. 'sparsity (% of weights pruned)'), got {value!r}")
+        raise InvalidParameterError(f"{name} must be a non-empty string (say what and in which unit, "
+                                    f"e.g. 'sparsity (% of weights pruned)'), got {value!r}")
 
 
 def _check_scale(name, value):
     if value not in SCALES:
-        raise ValueError(f"{name} must be one of {SCALES}, got {value!r}")
+        raise InvalidParameterError(f"{name} must be one of {SCALES}, got {value!r}")
 
 
 def _as_array(values, name) -> np.ndarray:
@@ -85,12 +86,12 @@ def _as_array(values, name) -> np.ndarray:
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
     if isinstance(values, (str, bytes)) or values is None:
-        raise TypeError(f"{name} must be numbers (a tensor, array or sequence), "
-                        f"got {type(values).__name__}")
+        raise InvalidParameterError(f"{name} must be numbers (a tensor, array or sequence), "
+                                    f"got {type(values).__name__}")
     try:
         return np.asarray(values, dtype=float)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be numbers (a tensor, array or sequence): {err}") from None
+        raise InvalidParameterError(f"{name} must be numbers (a tensor, array or sequence): {err}") from None
 
 
 def _is_series_list(ys) -> bool:
@@ -112,8 +113,8 @@ def _check_legend_loc(loc) -> None:
     from matplotlib.legend import Legend
 
     if loc != "outside" and loc not in Legend.codes:
-        raise ValueError(f"legend_loc must be 'outside' or a matplotlib location among "
-                         f"{sorted(Legend.codes)}, got {loc!r}")
+        raise InvalidParameterError(f"legend_loc must be 'outside' or a matplotlib location among "
+                                    f"{sorted(Legend.codes)}, got {loc!r}")
 
 
 def _legend(ax, loc, **kwargs):
@@ -134,7 +135,7 @@ def close(axes) -> None:
     from matplotlib.axes import Axes
 
     if not isinstance(axes, Axes):
-        raise TypeError(f"axes must be a matplotlib Axes, got {type(axes).__name__}")
+        raise InvalidParameterError(f"axes must be a matplotlib Axes, got {type(axes).__name__}")
     _pyplot().close(axes.figure)
 
 
@@ -164,12 +165,12 @@ def style(context: str = "talk", *, font_scale: float = 1.0, palette: str = "col
     """
     contexts = ("paper", "notebook", "talk", "poster")
     if context not in contexts:
-        raise ValueError(f"context must be one of {contexts}, got {context!r}")
+        raise InvalidParameterError(f"context must be one of {contexts}, got {context!r}")
     if isinstance(font_scale, bool) or not isinstance(font_scale, (int, float)) \
             or not font_scale > 0:
-        raise ValueError(f"font_scale must be a positive number, got {font_scale!r}")
+        raise InvalidParameterError(f"font_scale must be a positive number, got {font_scale!r}")
     if not isinstance(palette, str):
-        raise TypeError(f"palette must be a seaborn palette name, got {type(palette).__name__}")
+        raise InvalidParameterError(f"palette must be a seaborn palette name, got {type(palette).__name__}")
     import matplotlib as mpl
     import seaborn as sns
 
@@ -222,27 +223,27 @@ def plot(x, ys, xlabel: str, ylabel: str, *, legend=None, axes=None, xscale: str
     _check_scale("yscale", yscale)
     series = [_as_array(y, "ys") for y in ys] if _is_series_list(ys) else [_as_array(ys, "ys")]
     if any(s.ndim != 1 for s in series):
-        raise ValueError("ys must be one 1-D series or a list of 1-D series, got shapes "
-                         f"{[s.shape for s in series]}")
+        raise InvalidParameterError("ys must be one 1-D series or a list of 1-D series, got shapes "
+                                    f"{[s.shape for s in series]}")
     if _is_series_list(x):
         xs = [_as_array(v, "x") for v in x]
         if len(xs) != len(series):
-            raise ValueError(f"x holds {len(xs)} x sequences but ys holds {len(series)} series; "
-                             "pass one shared x or one x per series")
+            raise InvalidParameterError(f"x holds {len(xs)} x sequences but ys holds {len(series)} series; "
+                                        "pass one shared x or one x per series")
     else:
         xs = [_as_array(x, "x")] * len(series)
     for i, (xv, yv) in enumerate(zip(xs, series)):
         if xv.ndim != 1 or len(xv) != len(yv):
-            raise ValueError(f"series {i} has {len(yv)} values but its x has shape {xv.shape}; "
-                             "each series needs one y per x")
+            raise InvalidParameterError(f"series {i} has {len(yv)} values but its x has shape {xv.shape}; "
+                                        "each series needs one y per x")
     if legend is not None:
         if isinstance(legend, str):
             legend = [legend]
         if len(legend) != len(series):
-            raise ValueError(f"legend has {len(legend)} labels for {len(series)} series; "
-                             "give one label per series")
+            raise InvalidParameterError(f"legend has {len(legend)} labels for {len(series)} series; "
+                                        "give one label per series")
     elif len(series) > 1:
-        raise ValueError(f"{len(series)} series need a legend: pass legend=[one label each]")
+        raise InvalidParameterError(f"{len(series)} series need a legend: pass legend=[one label each]")
     if fmts is None:
         fmts = ("-",)
     elif isinstance(fmts, str):
@@ -276,8 +277,8 @@ def _frame(frame_or_records):
     if isinstance(frame_or_records, Sequence) and not isinstance(frame_or_records, str) \
             and all(isinstance(r, Mapping) for r in frame_or_records):
         return pd.DataFrame(list(frame_or_records))
-    raise TypeError("expected a pandas DataFrame or a list of dicts (records), got "
-                    f"{type(frame_or_records).__name__}")
+    raise InvalidParameterError("expected a pandas DataFrame or a list of dicts (records), got "
+                                f"{type(frame_or_records).__name__}")
 
 
 def mean_spread(frame_or_records, *, x: str = "sparsity", y: str = "accuracy",
@@ -304,13 +305,13 @@ def mean_spread(frame_or_records, *, x: str = "sparsity", y: str = "accuracy",
     """
     frame = _frame(frame_or_records)
     if spread not in SPREADS:
-        raise ValueError(f"spread must be one of {SPREADS}, got {spread!r}")
+        raise InvalidParameterError(f"spread must be one of {SPREADS}, got {spread!r}")
     columns = [c for c in (hue, x, y) if c is not None]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"columns {missing} not found; the data has {list(frame.columns)}")
+        raise InvalidParameterError(f"columns {missing} not found; the data has {list(frame.columns)}")
     if frame.empty:
-        raise ValueError("the data has no rows to plot")
+        raise InvalidParameterError("the data has no rows to plot")
     keys = [hue, x] if hue is not None else [x]
     grouped = frame.groupby(keys, sort=True)[y]
     table = grouped.agg(["mean", "min", "max", "std", "count"]).reset_index()
@@ -370,17 +371,17 @@ def accuracy_vs_sparsity(frame_or_records, *, x: str = "sparsity", y: str = "acc
         >>> close(ax)
     """
     if x_axis not in X_AXES:
-        raise ValueError(f"x_axis must be one of {X_AXES}, got {x_axis!r}")
+        raise InvalidParameterError(f"x_axis must be one of {X_AXES}, got {x_axis!r}")
     _check_label("ylabel", ylabel)
     _check_legend_loc(legend_loc)
     table = mean_spread(frame_or_records, x=x, y=y, hue=hue, spread=spread)
     xs = table[x].to_numpy(dtype=float)
     if np.any(xs < 0) or np.any(xs > 1):
-        raise ValueError(f"column {x!r} must hold sparsities (fractions pruned) in [0, 1], got "
-                         f"values from {xs.min()} to {xs.max()}")
+        raise InvalidParameterError(f"column {x!r} must hold sparsities (fractions pruned) in [0, 1], got "
+                                    f"values from {xs.min()} to {xs.max()}")
     if x_axis == "remaining" and log and np.any(xs >= 1):
-        raise ValueError("a log x axis of weights remaining cannot show sparsity 1 "
-                         "(nothing left); drop those rows or use log=False")
+        raise InvalidParameterError("a log x axis of weights remaining cannot show sparsity 1 "
+                                    "(nothing left); drop those rows or use log=False")
     scale = 100.0 if percent else 1.0
     unit = "%" if percent else "fraction"
     ax = _new_axes(axes, legend_loc=legend_loc)
@@ -398,7 +399,7 @@ def accuracy_vs_sparsity(frame_or_records, *, x: str = "sparsity", y: str = "acc
                             color=line.get_color(), alpha=0.2, linewidth=0)
     if reference is not None:
         if not isinstance(reference, (int, float)) or isinstance(reference, bool):
-            raise TypeError(f"reference must be a number or None, got {reference!r}")
+            raise InvalidParameterError(f"reference must be a number or None, got {reference!r}")
         ax.axhline(reference * scale, color="0.3", linestyle="--", linewidth=1.5,
                    label=reference_label)
     if x_axis == "remaining":
@@ -435,7 +436,7 @@ def _flat_weights(weights) -> np.ndarray:
 
         layers = prunable(weights)
         if not layers:
-            raise ValueError("the model has no Linear/Conv2d layers to take weights from")
+            raise InvalidParameterError("the model has no Linear/Conv2d layers to take weights from")
         weights = [m.weight for _, m in layers]
     if isinstance(weights, Mapping):
         weights = list(weights.values())
@@ -445,7 +446,7 @@ def _flat_weights(weights) -> np.ndarray:
     else:
         flat = _as_array(weights, "weights").ravel()
     if flat.size == 0:
-        raise ValueError("weights is empty: nothing to draw")
+        raise InvalidParameterError("weights is empty: nothing to draw")
     return flat
 
 
@@ -480,18 +481,18 @@ def weight_histogram(weights, *, pruned_threshold: float | None = None, axes=Non
         >>> close(ax)
     """
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive int, got {bins!r}")
+        raise InvalidParameterError(f"bins must be a positive int, got {bins!r}")
     _check_label("label", label)
     _check_legend_loc(legend_loc)
     flat = _flat_weights(weights)
     if pruned_threshold is not None:
         if isinstance(pruned_threshold, bool) or not isinstance(pruned_threshold, (int, float)) \
                 or not pruned_threshold >= 0:
-            raise ValueError(f"pruned_threshold must be a number >= 0 or None, "
-                             f"got {pruned_threshold!r}")
+            raise InvalidParameterError(f"pruned_threshold must be a number >= 0 or None, "
+                                        f"got {pruned_threshold!r}")
     shown = flat[flat != 0] if drop_zeros else flat
     if shown.size == 0:
-        raise ValueError("every weight is zero and drop_zeros=True: nothing left to draw")
+        raise InvalidParameterError("every weight is zero and drop_zeros=True: nothing left to draw")
     ax = _new_axes(axes, legend_loc=legend_loc)
     ax.hist(shown, bins=bins, color="C0", alpha=0.85, label=label)
     if pruned_threshold is not None:
@@ -535,23 +536,23 @@ def layer_sparsity_bars(sparsities: Mapping, axes=None, *, overall: float | None
         >>> close(ax)
     """
     if not isinstance(sparsities, Mapping) or not sparsities:
-        raise TypeError("sparsities must be a non-empty dict {layer: sparsity} or "
-                        f"{{method: {{layer: sparsity}}}}, got {sparsities!r}")
+        raise InvalidParameterError("sparsities must be a non-empty dict {layer: sparsity} or "
+                                    f"{{method: {{layer: sparsity}}}}, got {sparsities!r}")
     grouped = all(isinstance(v, Mapping) for v in sparsities.values())
     groups = dict(sparsities) if grouped else {"sparsity": dict(sparsities)}
     layers: list = []
     for method, values in groups.items():
         if not isinstance(values, Mapping) or not values:
-            raise TypeError(f"sparsities[{method!r}] must be a non-empty dict {{layer: sparsity}}")
+            raise InvalidParameterError(f"sparsities[{method!r}] must be a non-empty dict {{layer: sparsity}}")
         for layer, s in values.items():
             if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 1:
-                raise ValueError(f"sparsity of layer {layer!r} must be a number in [0, 1], "
-                                 f"got {s!r}")
+                raise InvalidParameterError(f"sparsity of layer {layer!r} must be a number in [0, 1], "
+                                            f"got {s!r}")
             if layer not in layers:
                 layers.append(layer)
     if overall is not None and (isinstance(overall, bool) or not isinstance(overall, (int, float))
                                 or not 0 <= overall <= 1):
-        raise ValueError(f"overall must be a number in [0, 1] or None, got {overall!r}")
+        raise InvalidParameterError(f"overall must be a number in [0, 1] or None, got {overall!r}")
     _check_legend_loc(legend_loc)
     ax = _new_axes(axes, legend_loc=legend_loc)
     positions = np.arange(len(layers))
@@ -603,10 +604,10 @@ def mask_image(mask, axes=None, *, title: str | None = None, max_size: int = 400
     if values.ndim == 4:
         values = values.reshape(values.shape[0], -1)
     if values.ndim != 2 or values.size == 0:
-        raise ValueError("mask must be a non-empty 2-D (out x in) or 4-D (conv) tensor, got "
-                         f"shape {values.shape}")
+        raise InvalidParameterError("mask must be a non-empty 2-D (out x in) or 4-D (conv) tensor, got "
+                                    f"shape {values.shape}")
     if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
-        raise ValueError(f"max_size must be a positive int, got {max_size!r}")
+        raise InvalidParameterError(f"max_size must be a positive int, got {max_size!r}")
     _check_legend_loc(legend_loc)
     kept = values != 0
     fraction = float(kept.mean())

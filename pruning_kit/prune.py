@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 import torch.nn.utils.prune as torch_prune
 from torch import nn
+from ._checks import InvalidParameterError, check_choice, check_fraction, check_model, check_seed
 
 __all__ = ["magnitude", "magnitude_step", "random", "snip_scores", "snip", "sparsity", "layer_sparsity",
            "masks", "apply_masks", "finalize", "clone", "iterative", "is_pruned",
@@ -60,52 +61,46 @@ SCOPES = ("global", "local")
 # ----------------------------------------------------------------------------- checks
 
 
-def _layers(model) -> list[tuple[str, nn.Module]]:
-    """The prunable layers of ``model``; a clear error when there are none."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+def prunable_layers(model) -> list[tuple[str, nn.Module]]:
+    """The ``(name, layer)`` pairs pruning acts on; a clear error when there are none.
+
+    The ``nn.Linear`` and ``nn.Conv2d`` layers of ``model`` in definition order
+    (:func:`pruning_kit.models.prunable`), checked: a model with none raises.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> [name for name, _ in prunable_layers(pk.models.lenet_300_100())]
+        ['fc1', 'fc2', 'fc3']
+        >>> prunable_layers(nn.ReLU())
+        Traceback (most recent call last):
+        ...
+        pruning_kit._checks.InvalidParameterError: model (ReLU) has no nn.Linear or nn.Conv2d layer: there is nothing to prune
+    """
+    check_model(model)
     from .models import prunable
 
     layers = prunable(model)
     if not layers:
-        raise ValueError(f"model ({type(model).__name__}) has no nn.Linear or nn.Conv2d layer: "
-                         "there is nothing to prune")
+        raise InvalidParameterError(f"model ({type(model).__name__}) has no nn.Linear or "
+                                    "nn.Conv2d layer: there is nothing to prune")
     return layers
 
 
-def _check_fraction(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, 1], got {value!r}")
-    value = float(value)
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1] (the fraction of weights pruned), "
-                         f"got {value!r}")
-    return value
-
-
-def _check_scope(scope) -> str:
-    if scope not in SCOPES:
-        raise ValueError(f"scope must be one of {SCOPES} ('global': one threshold over all "
-                         f"prunable layers, 'local': each layer on its own), got {scope!r}")
-    return scope
+def _check_sparsity(name: str, value) -> float:
+    return check_fraction(name, value, hint="the fraction of weights pruned")
 
 
 def _check_rates(rates, names) -> dict:
     if rates is None:
         return {}
     if not isinstance(rates, dict):
-        raise TypeError(f"rates must be a dict {{layer name: sparsity}}, got "
-                        f"{type(rates).__name__}")
+        raise InvalidParameterError(f"rates must be a dict {{layer name: sparsity}}, got "
+                                    f"{type(rates).__name__}")
     unknown = [name for name in rates if name not in names]
     if unknown:
-        raise ValueError(f"rates names unknown layers {unknown}; prunable layers are {names}")
-    return {name: _check_fraction(f"rates[{name!r}]", value) for name, value in rates.items()}
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    return int(seed)
+        raise InvalidParameterError(f"rates names unknown layers {unknown}; prunable layers "
+                                    f"are {names}")
+    return {name: _check_sparsity(f"rates[{name!r}]", value) for name, value in rates.items()}
 
 
 # ------------------------------------------------------------------- masks in torch's place
@@ -122,8 +117,17 @@ def is_pruned(layer: nn.Module) -> bool:
     return hasattr(layer, "weight_mask") and hasattr(layer, "weight_orig")
 
 
-def _values(layer: nn.Module) -> torch.Tensor:
-    """The stored weight values (``weight_orig`` when pruned)."""
+def stored_weight(layer: nn.Module) -> torch.Tensor:
+    """The weight values a layer stores: ``weight_orig`` when pruned, else ``weight``.
+
+    The parameter itself (trainable, unmasked); see :func:`weights` for the
+    masked values the forward pass uses.
+
+    Example:
+        >>> layer = apply_masks(nn.Linear(2, 1), {"": torch.tensor([[1.0, 0.0]])})
+        >>> stored_weight(layer) is layer.weight_orig
+        True
+    """
     return layer.weight_orig if is_pruned(layer) else layer.weight
 
 
@@ -150,7 +154,7 @@ def _refresh(layer: nn.Module) -> None:
 
 def _set_mask(layer: nn.Module, mask: torch.Tensor) -> None:
     """Make ``mask`` the layer's weight mask (replacing any earlier one)."""
-    values = _values(layer)
+    values = stored_weight(layer)
     mask = mask.to(device=values.device, dtype=values.dtype)
     if is_pruned(layer):
         with torch.no_grad():
@@ -203,9 +207,9 @@ def _plan(layers: dict, fraction: float, scope: str, rates: dict) -> list:
 
 
 def _prepare(model, sparsity, scope, rates):
-    layers = dict(_layers(model))
-    sparsity = _check_fraction("sparsity", sparsity)
-    scope = _check_scope(scope)
+    layers = dict(prunable_layers(model))
+    sparsity = _check_sparsity("sparsity", sparsity)
+    scope = check_choice("scope", scope, SCOPES, hint="'global': one threshold over all prunable layers, 'local': each layer on its own")
     rates = _check_rates(rates, list(layers))
     return layers, sparsity, scope, rates
 
@@ -246,7 +250,7 @@ def magnitude(model: nn.Module, sparsity: float, scope: str = "global", *,
         (0.8, True)
     """
     layers, fraction, scope, rates = _prepare(model, sparsity, scope, rates)
-    scores = {name: _values(layer).detach().abs() for name, layer in layers.items()}
+    scores = {name: stored_weight(layer).detach().abs() for name, layer in layers.items()}
     _prune_groups(layers, _plan(layers, fraction, scope, rates), scores)
     return model
 
@@ -281,12 +285,12 @@ def magnitude_step(model: nn.Module, rate: float, scope: str = "local", *,
     layers, fraction, scope, rates = _prepare(model, rate, scope, rates)
     groups = []
     for names, _ in _plan(layers, fraction, scope, rates):
-        sizes = [_values(layers[n]).numel() for n in names]
+        sizes = [stored_weight(layers[n]).numel() for n in names]
         pruned = sum(int((layers[n].weight_mask == 0).sum()) if is_pruned(layers[n]) else 0
                      for n in names)
         share = rates[names[0]] if names[0] in rates else fraction
         groups.append((names, pruned + round(share * (sum(sizes) - pruned))))
-    scores = {name: _values(layer).detach().abs() for name, layer in layers.items()}
+    scores = {name: stored_weight(layer).detach().abs() for name, layer in layers.items()}
     _prune_groups(layers, groups, scores)
     return model
 
@@ -317,23 +321,23 @@ def random(model: nn.Module, sparsity: float, scope: str = "local", seed: int = 
         (True, 0.9)
     """
     layers, fraction, scope, rates = _prepare(model, sparsity, scope, rates)
-    generator = torch.Generator().manual_seed(_check_seed(seed))
-    scores = {name: torch.rand(_values(layer).shape, generator=generator).to(
-        _values(layer).device) for name, layer in layers.items()}
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    scores = {name: torch.rand(stored_weight(layer).shape, generator=generator).to(
+        stored_weight(layer).device) for name, layer in layers.items()}
     _prune_groups(layers, _plan(layers, fraction, scope, rates), scores)
     return model
 
 
 def _check_batch(inputs, targets, where: str = "") -> None:
     if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
-        raise TypeError(f"inputs and targets{where} must be torch.Tensors, got "
-                        f"{type(inputs).__name__} and {type(targets).__name__}")
+        raise InvalidParameterError(f"inputs and targets{where} must be torch.Tensors, got "
+                                    f"{type(inputs).__name__} and {type(targets).__name__}")
     if inputs.dim() == 0 or len(inputs) == 0:
-        raise ValueError(f"inputs{where} must hold at least one example, got shape "
-                         f"{tuple(inputs.shape)}")
+        raise InvalidParameterError(f"inputs{where} must hold at least one example, got shape "
+                                    f"{tuple(inputs.shape)}")
     if targets.dim() == 0 or len(targets) != len(inputs):
-        raise ValueError(f"targets{where} must have one entry per input: got "
-                         f"{len(inputs)} inputs and targets of shape {tuple(targets.shape)}")
+        raise InvalidParameterError(f"targets{where} must have one entry per input: got "
+                                    f"{len(inputs)} inputs and targets of shape {tuple(targets.shape)}")
 
 
 def snip_scores(model: nn.Module, inputs: torch.Tensor | None = None,
@@ -369,26 +373,26 @@ def snip_scores(model: nn.Module, inputs: torch.Tensor | None = None,
         >>> list(scores), round(float(sum(s.sum() for s in scores.values())), 5)
         (['fc1', 'fc2', 'fc3'], 1.0)
     """
-    layers = dict(_layers(model))
+    layers = dict(prunable_layers(model))
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable(outputs, targets), got {loss_fn!r}")
+        raise InvalidParameterError(f"loss_fn must be callable(outputs, targets), got {loss_fn!r}")
     if batches is None:
         if inputs is None or targets is None:
-            raise ValueError("give inputs and targets, or batches=[(inputs, targets), ...]")
+            raise InvalidParameterError("give inputs and targets, or batches=[(inputs, targets), ...]")
         batches = [(inputs, targets)]
     elif inputs is not None or targets is not None:
-        raise ValueError("give either inputs and targets, or batches, not both")
+        raise InvalidParameterError("give either inputs and targets, or batches, not both")
     else:
         if isinstance(batches, torch.Tensor) or not isinstance(batches, Iterable):
-            raise TypeError("batches must be an iterable of (inputs, targets) pairs, got "
-                            f"{type(batches).__name__}")
+            raise InvalidParameterError("batches must be an iterable of (inputs, targets) pairs, got "
+                                        f"{type(batches).__name__}")
         batches = list(batches)
         if not batches:
-            raise ValueError("batches is empty: give at least one (inputs, targets) pair")
+            raise InvalidParameterError("batches is empty: give at least one (inputs, targets) pair")
     for i, batch in enumerate(batches):
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise ValueError(f"batch {i} must be a pair (inputs, targets), got "
-                             f"{type(batch).__name__}")
+            raise InvalidParameterError(f"batch {i} must be a pair (inputs, targets), got "
+                                        f"{type(batch).__name__}")
         _check_batch(*batch, where=f" of batch {i}" if len(batches) > 1 else "")
 
     # Differentiate with respect to detached copies of the stored values, so that
@@ -408,8 +412,8 @@ def snip_scores(model: nn.Module, inputs: torch.Tensor | None = None,
                 out = torch.func.functional_call(model, replace, (x,))
                 loss = loss_fn(out, y)
                 if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-                    raise ValueError("loss_fn must return a scalar tensor, got "
-                                     f"{type(loss).__name__} {getattr(loss, 'shape', '')}")
+                    raise InvalidParameterError("loss_fn must return a scalar tensor, got "
+                                                f"{type(loss).__name__} {getattr(loss, 'shape', '')}")
                 parts = torch.autograd.grad(loss * (len(x) / total), list(leaves.values()),
                                             allow_unused=True)
                 for name, g in zip(leaves, parts):
@@ -426,8 +430,8 @@ def snip_scores(model: nn.Module, inputs: torch.Tensor | None = None,
     scores = {name: (grads[name] * _effective(layers[name])).abs() for name in layers}
     norm = sum(float(s.double().sum()) for s in scores.values())
     if not norm > 0:
-        raise ValueError("every connection sensitivity is zero (the loss does not depend on "
-                         "any remaining weight); use a batch with a nonzero gradient")
+        raise InvalidParameterError("every connection sensitivity is zero (the loss does not depend on "
+                                    "any remaining weight); use a batch with a nonzero gradient")
     return {name: s / norm for name, s in scores.items()}
 
 
@@ -461,7 +465,7 @@ def snip(model: nn.Module, inputs: torch.Tensor | None = None,
         0.9
     """
     if sparsity is None:
-        raise ValueError("snip needs sparsity=, the fraction of weights to prune in [0, 1]")
+        raise InvalidParameterError("snip needs sparsity=, the fraction of weights to prune in [0, 1]")
     layers, fraction, scope, _ = _prepare(model, sparsity, scope, None)
     scores = snip_scores(model, inputs, targets, loss_fn, batches=batches)
     _prune_groups(layers, _plan(layers, fraction, scope, {}), scores)
@@ -480,7 +484,7 @@ def layer_sparsity(model: nn.Module) -> dict[str, float]:
         {'fc1': 0.5, 'fc2': 0.5, 'fc3': 0.5}
     """
     out = {}
-    for name, layer in _layers(model):
+    for name, layer in prunable_layers(model):
         weight = _effective(layer)
         out[name] = float((weight == 0).sum()) / weight.numel()
     return out
@@ -496,7 +500,7 @@ def sparsity(model: nn.Module) -> float:
         (0.0, 0.9)
     """
     zeros = total = 0
-    for _, layer in _layers(model):
+    for _, layer in prunable_layers(model):
         weight = _effective(layer)
         zeros += int((weight == 0).sum())
         total += weight.numel()
@@ -520,7 +524,7 @@ def masks(model: nn.Module) -> dict[str, torch.Tensor]:
     """
     return {name: (layer.weight_mask.detach().clone() if is_pruned(layer)
                    else torch.ones_like(layer.weight, requires_grad=False).detach())
-            for name, layer in _layers(model)}
+            for name, layer in prunable_layers(model)}
 
 
 def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
@@ -545,24 +549,24 @@ def apply_masks(model: nn.Module, masks: dict[str, torch.Tensor]) -> nn.Module:
         >>> torch.equal(target.fc1.weight_mask, source.fc1.weight_mask)
         True
     """
-    layers = dict(_layers(model))
+    layers = dict(prunable_layers(model))
     if not isinstance(masks, dict):
-        raise TypeError(f"masks must be a dict {{layer name: 0/1 tensor}}, got "
-                        f"{type(masks).__name__}")
+        raise InvalidParameterError(f"masks must be a dict {{layer name: 0/1 tensor}}, got "
+                                    f"{type(masks).__name__}")
     checked = {}
     for name, mask in masks.items():
         if name not in layers:
-            raise ValueError(f"masks names an unknown layer {name!r}; prunable layers are "
-                             f"{list(layers)}")
+            raise InvalidParameterError(f"masks names an unknown layer {name!r}; prunable layers are "
+                                        f"{list(layers)}")
         if not isinstance(mask, torch.Tensor):
-            raise TypeError(f"masks[{name!r}] must be a tensor, got {type(mask).__name__}")
-        shape = _values(layers[name]).shape
+            raise InvalidParameterError(f"masks[{name!r}] must be a tensor, got {type(mask).__name__}")
+        shape = stored_weight(layers[name]).shape
         if mask.shape != shape:
-            raise ValueError(f"masks[{name!r}] has shape {tuple(mask.shape)}, but the layer's "
-                             f"weight has shape {tuple(shape)}")
-        mask = mask.detach().to(_values(layers[name]).dtype)
+            raise InvalidParameterError(f"masks[{name!r}] has shape {tuple(mask.shape)}, but the layer's "
+                                        f"weight has shape {tuple(shape)}")
+        mask = mask.detach().to(stored_weight(layers[name]).dtype)
         if not bool(((mask == 0) | (mask == 1)).all()):
-            raise ValueError(f"masks[{name!r}] must hold only 0 and 1")
+            raise InvalidParameterError(f"masks[{name!r}] must hold only 0 and 1")
         checked[name] = mask
     for name, mask in checked.items():
         _set_mask(layers[name], mask)
@@ -582,7 +586,7 @@ def finalize(model: nn.Module) -> nn.Module:
         >>> is_pruned(model.fc1), round(sparsity(model), 4), "fc1.weight" in model.state_dict()
         (False, 0.9, True)
     """
-    for _, layer in _layers(model):
+    for _, layer in prunable_layers(model):
         for hook in list(layer._forward_pre_hooks.values()):
             if isinstance(hook, torch_prune.BasePruningMethod):
                 torch_prune.remove(layer, hook._tensor_name)
@@ -604,8 +608,7 @@ def clone(model: nn.Module) -> nn.Module:
         >>> torch.equal(twin.fc1.weight, model.fc1.weight), twin.fc1 is model.fc1
         (True, False)
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     stash = []
     for module in model.modules():
         for hook in module._forward_pre_hooks.values():
@@ -680,19 +683,19 @@ def iterative(model: nn.Module, train, target: float, steps: int = 3, retrain_ep
         ([0.684, 0.9], True)
     """
     from . import train as training
-    from .data import _as_data
+    from .data import as_dataset
 
     layers, target, scope, rates = _prepare(model, target, scope, rates)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+        raise InvalidParameterError(f"steps must be a positive int, got {steps!r}")
     if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) \
             or retrain_epochs < 0:
-        raise ValueError(f"retrain_epochs must be a non-negative int, got {retrain_epochs!r}")
+        raise InvalidParameterError(f"retrain_epochs must be a non-negative int, got {retrain_epochs!r}")
     if not isinstance(lr, numbers.Real) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    train = _as_data(train)
-    test = _as_data(test) if test is not None else None
-    _check_seed(seed)
+        raise InvalidParameterError(f"lr must be a positive number, got {lr!r}")
+    train = as_dataset(train)
+    test = as_dataset(test) if test is not None else None
+    check_seed(seed)
 
     def schedule(final: float, step: int) -> float:
         return final if step == steps else 1.0 - (1.0 - final) ** (step / steps)

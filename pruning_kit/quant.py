@@ -77,6 +77,7 @@ from .binary import (BinaryConv2d, BinaryLinear, SignSTE, binarize, binarized_ml
                      clip_latent_weights)
 from .huffman import HuffmanCode, huffman_code, huffman_decode, huffman_encode
 from .models import PRUNABLE_TYPES
+from ._checks import InvalidParameterError, check_model
 
 __all__ = ["quantize_affine", "dequantize_affine", "quantize_symmetric",
            "dequantize_symmetric", "fake_quantize", "quantization_mse", "sqnr_db",
@@ -99,23 +100,23 @@ MAX_BITS = 32
 
 def _check_tensor(x, name: str = "x") -> None:
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise InvalidParameterError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}; "
-                        f"convert it first, e.g. {name}.float()")
+        raise InvalidParameterError(f"{name} must be a floating-point tensor, got dtype {x.dtype}; "
+                                    f"convert it first, e.g. {name}.float()")
     if x.numel() == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): there is no range to "
-                         "quantize; pass a tensor with at least one element")
+        raise InvalidParameterError(f"{name} is empty (shape {tuple(x.shape)}): there is no range to "
+                                    "quantize; pass a tensor with at least one element")
     if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or infinite values, which have no quantized "
-                         "level")
+        raise InvalidParameterError(f"{name} contains NaN or infinite values, which have no quantized "
+                                    "level")
 
 
 def _check_bits(bits, low: int = 1, high: int = MAX_BITS, why: str = "") -> int:
     if isinstance(bits, bool) or not isinstance(bits, int):
-        raise TypeError(f"bits must be an int, got {type(bits).__name__} {bits!r}")
+        raise InvalidParameterError(f"bits must be an int, got {type(bits).__name__} {bits!r}")
     if not low <= bits <= high:
-        raise ValueError(f"bits must be an int in [{low}, {high}]{why}, got {bits}")
+        raise InvalidParameterError(f"bits must be an int in [{low}, {high}]{why}, got {bits}")
     return bits
 
 
@@ -123,10 +124,10 @@ def _check_dim(x: torch.Tensor, dim) -> int | None:
     if dim is None:
         return None
     if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"dim must be an int or None, got {type(dim).__name__} {dim!r}")
+        raise InvalidParameterError(f"dim must be an int or None, got {type(dim).__name__} {dim!r}")
     if x.dim() == 0 or not -x.dim() <= dim < x.dim():
-        raise ValueError(f"dim must be in [{-x.dim()}, {x.dim() - 1}] for a tensor of shape "
-                         f"{tuple(x.shape)}, got {dim}")
+        raise InvalidParameterError(f"dim must be in [{-x.dim()}, {x.dim() - 1}] for a tensor of shape "
+                                    f"{tuple(x.shape)}, got {dim}")
     return dim % x.dim()
 
 
@@ -211,36 +212,36 @@ def _check_scale_zero_point(q, scale, zero_point, dim):
                 scale = float(scale)
                 zero_point = int(zero_point)
             else:
-                raise ValueError("scale/zero_point hold one value per channel: pass dim= "
-                                 "(the dimension they were computed along)")
+                raise InvalidParameterError("scale/zero_point hold one value per channel: pass dim= "
+                                            "(the dimension they were computed along)")
     if dim is None:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (
                 math.isfinite(scale) and scale > 0):
-            raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+            raise InvalidParameterError(f"scale must be a positive finite number, got {scale!r}")
         if isinstance(zero_point, bool) or not isinstance(zero_point, int):
-            raise TypeError(f"zero_point must be an int, got {zero_point!r}")
+            raise InvalidParameterError(f"zero_point must be an int, got {zero_point!r}")
         return scale, zero_point
     dim = _check_dim(q, dim)
     channels = q.shape[dim]
     scale = torch.as_tensor(scale, dtype=torch.float64).reshape(-1)
     zero_point = torch.as_tensor(zero_point).reshape(-1)
     if zero_point.is_floating_point() and not bool((zero_point == zero_point.round()).all()):
-        raise TypeError("zero_point must hold integers")
+        raise InvalidParameterError("zero_point must hold integers")
     for name, t in (("scale", scale), ("zero_point", zero_point)):
         if t.numel() not in (1, channels):
-            raise ValueError(f"{name} must have one value per channel ({channels} along dim "
-                             f"{dim}), got {t.numel()}")
+            raise InvalidParameterError(f"{name} must have one value per channel ({channels} along dim "
+                                        f"{dim}), got {t.numel()}")
     if not bool((torch.isfinite(scale) & (scale > 0)).all()):
-        raise ValueError("scale must be positive and finite in every channel")
+        raise InvalidParameterError("scale must be positive and finite in every channel")
     return _per_channel(scale.expand(channels), q, dim), _per_channel(
         zero_point.to(torch.float64).expand(channels), q, dim)
 
 
 def _check_q(q, name="q"):
     if not isinstance(q, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(q).__name__}")
+        raise InvalidParameterError(f"{name} must be a torch.Tensor, got {type(q).__name__}")
     if q.dtype == torch.bool or q.is_complex():
-        raise TypeError(f"{name} must hold integer levels, got dtype {q.dtype}")
+        raise InvalidParameterError(f"{name} must hold integer levels, got dtype {q.dtype}")
 
 
 def dequantize_affine(q: torch.Tensor, scale, zero_point, *, dim: int | None = None):
@@ -321,7 +322,7 @@ def dequantize_symmetric(q: torch.Tensor, scale, *, dim: int | None = None) -> t
 
 def _check_scheme(scheme):
     if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        raise InvalidParameterError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
     return scheme
 
 
@@ -358,13 +359,13 @@ def fake_quantize(x: torch.Tensor, bits: int = 8, *, scheme: str = "affine",
 def _check_pair(x, x_hat):
     for name, t in (("x", x), ("x_hat", x_hat)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got "
-                            f"{getattr(t, 'dtype', type(t).__name__)}")
+            raise InvalidParameterError(f"{name} must be a floating-point tensor, got "
+                                        f"{getattr(t, 'dtype', type(t).__name__)}")
     if x.shape != x_hat.shape:
-        raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and "
-                         f"{tuple(x_hat.shape)}")
+        raise InvalidParameterError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and "
+                                    f"{tuple(x_hat.shape)}")
     if x.numel() == 0:
-        raise ValueError("x is empty: there is no error to measure")
+        raise InvalidParameterError("x is empty: there is no error to measure")
 
 
 def quantization_mse(x: torch.Tensor, x_hat: torch.Tensor) -> float:
@@ -406,11 +407,6 @@ def sqnr_db(x: torch.Tensor, x_hat: torch.Tensor) -> float:
 # whole models: weight-only simulation and quantization-aware training
 
 
-def _check_model(model) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-
-
 def _copy(model: nn.Module) -> nn.Module:
     """An independent copy, also of models pruned with ``torch.nn.utils.prune``."""
     from . import prune
@@ -430,7 +426,7 @@ def _check_model_bits(bits, scheme):
 
 def _check_per_channel(per_channel):
     if not isinstance(per_channel, bool):
-        raise TypeError(f"per_channel must be True or False, got {per_channel!r}")
+        raise InvalidParameterError(f"per_channel must be True or False, got {per_channel!r}")
     return per_channel
 
 
@@ -439,7 +435,7 @@ def _check_model_quantization(model, bits, scheme, per_channel, activation_bits)
 
     Returns ``(bits, dim)``: the checked bit width and the channel dim (0 or None).
     """
-    _check_model(model)
+    check_model(model)
     _check_scheme(scheme)
     bits = _check_model_bits(bits, scheme)
     dim = 0 if _check_per_channel(per_channel) else None
@@ -538,22 +534,22 @@ def _calibrate(model: nn.Module, data, batch_size: int = 500) -> None:
 
 def _calibration_batches(data, batch_size: int):
     """Image batches from a TensorData, an (images, labels) pair, a tensor or a loader."""
-    from .data import TensorData, _as_data
+    from .data import TensorData, as_dataset
 
     if isinstance(data, torch.Tensor):
         images = data
     elif isinstance(data, (TensorData, tuple, list)):
-        images = _as_data(data).images
+        images = as_dataset(data).images
     elif hasattr(data, "__iter__"):
         batches = [b[0] if isinstance(b, (tuple, list)) else b for b in data]
         if not batches or not all(isinstance(b, torch.Tensor) for b in batches):
-            raise ValueError("calibration_data yielded no image batches")
+            raise InvalidParameterError("calibration_data yielded no image batches")
         return batches
     else:
-        raise TypeError("calibration_data must be a TensorData, an (images, labels) pair, a "
-                        f"tensor of images or an iterable of batches, got {type(data).__name__}")
+        raise InvalidParameterError("calibration_data must be a TensorData, an (images, labels) pair, a "
+                                    f"tensor of images or an iterable of batches, got {type(data).__name__}")
     if len(images) == 0:
-        raise ValueError("calibration_data is empty: pass at least one example")
+        raise InvalidParameterError("calibration_data is empty: pass at least one example")
     return [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
 
 
@@ -602,8 +598,8 @@ def fake_quantize_model(model: nn.Module, bits: int, per_channel: bool = True, *
     """
     bits, dim = _check_model_quantization(model, bits, scheme, per_channel, activation_bits)
     if activation_bits is not None and calibration_data is None:
-        raise ValueError("activation_bits needs calibration_data= to observe the ranges "
-                         "of the activations")
+        raise InvalidParameterError("activation_bits needs calibration_data= to observe the ranges "
+                                    "of the activations")
     quantized = convert_qat(model) if _has_fake_quant(model) else _copy(model)
     with torch.no_grad():
         for _, layer in _quantizable(quantized):
@@ -612,8 +608,8 @@ def fake_quantize_model(model: nn.Module, bits: int, per_channel: bool = True, *
                 layer.weight_orig.copy_(fake_quantize(effective, bits, scheme=scheme, dim=dim))
                 layer.weight = layer.weight_orig * layer.weight_mask
             elif torch.nn.utils.parametrize.is_parametrized(layer, "weight"):
-                raise ValueError("fake_quantize_model does not handle parametrized weights "
-                                 "other than prepare_qat's; remove the parametrizations first")
+                raise InvalidParameterError("fake_quantize_model does not handle parametrized weights "
+                                            "other than prepare_qat's; remove the parametrizations first")
             else:
                 layer.weight.copy_(fake_quantize(layer.weight, bits, scheme=scheme, dim=dim))
     if activation_bits is not None:
@@ -696,8 +692,8 @@ def prepare_qat(model: nn.Module, bits: int, per_channel: bool = True, *,
     bits, dim = _check_model_quantization(model, bits, scheme, per_channel, activation_bits)
     for name, layer in _quantizable(model):
         if hasattr(layer, "weight_orig") or parametrize.is_parametrized(layer, "weight"):
-            raise ValueError(f"layer {name!r} is pruned or already parametrized; call "
-                             "pk.prune.finalize(model) (or convert_qat) first")
+            raise InvalidParameterError(f"layer {name!r} is pruned or already parametrized; call "
+                                        "pk.prune.finalize(model) (or convert_qat) first")
     qat = _copy(model)
     for _, layer in _quantizable(qat):
         parametrize.register_parametrization(layer, "weight", FakeQuantizer(bits, scheme, dim))
@@ -734,7 +730,7 @@ def convert_qat(model: nn.Module) -> nn.Module:
     """
     from torch.nn.utils import parametrize
 
-    _check_model(model)
+    check_model(model)
     plain = copy.deepcopy(model)
     for module in plain.modules():
         if parametrize.is_parametrized(module, "weight") and all(
@@ -782,10 +778,10 @@ def qat_vs_ptq(model: nn.Module, train, test, bits=(8, 4, 2), *, activations: bo
 
     from .train import evaluate, fit
 
-    _check_model(model)
+    check_model(model)
     bits = tuple(bits) if isinstance(bits, (tuple, list)) else (bits,)
     if not bits:
-        raise ValueError("bits must name at least one bit width")
+        raise InvalidParameterError("bits must name at least one bit width")
     for b in bits:
         _check_model_bits(b, _check_scheme(scheme))
     baseline = evaluate(model, test)
@@ -838,18 +834,18 @@ def kmeans_share(weight: torch.Tensor, bits: int = 5, *, n_clusters: int | None 
     if n_clusters is None:
         k = 2 ** _check_bits(bits, high=16, why=" for weight sharing")
     elif isinstance(n_clusters, bool) or not isinstance(n_clusters, int) or n_clusters < 1:
-        raise ValueError(f"n_clusters must be a positive int, got {n_clusters!r}")
+        raise InvalidParameterError(f"n_clusters must be a positive int, got {n_clusters!r}")
     else:
         k = n_clusters
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+        raise InvalidParameterError(f"iterations must be a positive int, got {iterations!r}")
     flat = weight.detach().reshape(-1).to(torch.float64)
     keep = flat != 0 if ignore_zeros else torch.ones_like(flat, dtype=torch.bool)
     values = flat[keep]
     if k > values.numel():
         what = "nonzero weights" if ignore_zeros else "weights"
-        raise ValueError(f"cannot make {k} clusters from {values.numel()} {what}; use fewer "
-                         "bits / n_clusters (at most one cluster per weight)")
+        raise InvalidParameterError(f"cannot make {k} clusters from {values.numel()} {what}; use fewer "
+                                    "bits / n_clusters (at most one cluster per weight)")
     centroids = torch.linspace(float(values.min()), float(values.max()), k, dtype=torch.float64)
     labels = None
     for _ in range(iterations):
@@ -926,18 +922,18 @@ def share_weights(model: nn.Module, bits: int = 5, *, iterations: int = 50) -> n
 
     from . import prune
 
-    _check_model(model)
+    check_model(model)
     bits = _check_bits(bits, high=16, why=" for weight sharing")
     for name, layer in _quantizable(model):
         if parametrize.is_parametrized(layer, "weight"):
-            raise ValueError(f"layer {name!r} is already parametrized (shared or QAT); "
-                             "share a plain or pruned model")
+            raise InvalidParameterError(f"layer {name!r} is already parametrized (shared or QAT); "
+                                        "share a plain or pruned model")
     shared = prune.finalize(_copy(model))
     for name, layer in _quantizable(shared):
         try:
             centroids, labels = kmeans_share(layer.weight, bits, iterations=iterations)
         except ValueError as err:
-            raise ValueError(f"layer {name!r}: {err}") from None
+            raise InvalidParameterError(f"layer {name!r}: {err}") from None
         parametrize.register_parametrization(layer, "weight", SharedWeight(centroids, labels),
                                              unsafe=True)
         _shared(layer)._initial = None
@@ -953,7 +949,7 @@ def unshare_weights(model: nn.Module) -> nn.Module:
         >>> type(plain.fc2.weight).__name__, plain.fc2.weight.unique().numel()
         ('Parameter', 4)
     """
-    _check_model(model)
+    check_model(model)
     plain = copy.deepcopy(model)
     for _, layer in _quantizable(plain):
         if _shared(layer) is not None:
@@ -964,7 +960,7 @@ def unshare_weights(model: nn.Module) -> nn.Module:
 def _check_index_bits(index_bits):
     if isinstance(index_bits, bool) or not isinstance(index_bits, int) or not (
             1 <= index_bits <= 32):
-        raise ValueError(f"index_bits must be an int in [1, 32], got {index_bits!r}")
+        raise InvalidParameterError(f"index_bits must be an int in [1, 32], got {index_bits!r}")
     return index_bits
 
 
@@ -991,7 +987,7 @@ def relative_indices(mask: torch.Tensor, index_bits: int = 5) -> torch.Tensor:
         tensor([2, 0, 2, 1])
     """
     if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+        raise InvalidParameterError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
     max_gap = 2 ** _check_index_bits(index_bits) - 1
     positions = torch.nonzero(mask.reshape(-1)).reshape(-1)
     if positions.numel() == 0:
@@ -1013,11 +1009,11 @@ def indices_from_relative(symbols: torch.Tensor, index_bits: int = 5) -> torch.T
         tensor([ 1, 10, 11])
     """
     if not isinstance(symbols, torch.Tensor) or symbols.is_floating_point():
-        raise TypeError("symbols must be an integer tensor from relative_indices")
+        raise InvalidParameterError("symbols must be an integer tensor from relative_indices")
     max_gap = 2 ** _check_index_bits(index_bits) - 1
     symbols = symbols.reshape(-1).to(torch.int64)
     if bool(((symbols < 0) | (symbols > max_gap)).any()):
-        raise ValueError(f"symbols must lie in [0, {max_gap}] for index_bits={index_bits}")
+        raise InvalidParameterError(f"symbols must lie in [0, {max_gap}] for index_bits={index_bits}")
     steps = torch.where(symbols == 0, torch.full_like(symbols, max_gap), symbols)
     return (torch.cumsum(steps, 0) - 1)[symbols != 0]
 
@@ -1089,7 +1085,7 @@ def compressed_size(model: nn.Module, *, index_bits: int = 5, huffman: bool = Fa
         >>> compressed_size(share_weights(model, bits=4)) < compressed_size(model) / 7
         True
     """
-    _check_model(model)
+    check_model(model)
     _check_index_bits(index_bits)
     parametrized = set()
     total = 0
@@ -1159,17 +1155,17 @@ def deep_compress(model: nn.Module, train, test, sparsity: float = 0.92, bits: i
     from . import prune
     from .train import evaluate, fit
 
-    _check_model(model)
+    check_model(model)
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not (
             0 <= sparsity < 1):
-        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+        raise InvalidParameterError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
     bits = _check_bits(bits, high=16, why=" for weight sharing")
     _check_index_bits(index_bits)
     for label, value in (("retrain_epochs", retrain_epochs), ("finetune_epochs", finetune_epochs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{label} must be an int >= 0, got {value!r}")
+            raise InvalidParameterError(f"{label} must be an int >= 0, got {value!r}")
     if not _quantizable(model):
-        raise ValueError("model has no nn.Linear / nn.Conv2d layer to compress")
+        raise InvalidParameterError("model has no nn.Linear / nn.Conv2d layer to compress")
     dense_bytes = sum(p.numel() for p in model.parameters()) * 4
     rows = [("dense", dense_bytes, evaluate(model, test))]
 
@@ -1213,14 +1209,14 @@ def _float_copy(model: nn.Module) -> nn.Module:
     from . import prune
 
     if any(isinstance(m, ActivationQuantizer) for m in model.modules()):
-        raise ValueError("model carries activation fake-quantizers; int8 needs a float model "
-                         "(use the model before prepare_qat/fake_quantize_model)")
+        raise InvalidParameterError("model carries activation fake-quantizers; int8 needs a float model "
+                                    "(use the model before prepare_qat/fake_quantize_model)")
     plain = convert_qat(model) if _has_fake_quant(model) else _copy(model)
     if any(_shared(layer) is not None for _, layer in _quantizable(plain)):
         plain = unshare_weights(plain)
     for name, layer in _quantizable(plain):
         if torch.nn.utils.parametrize.is_parametrized(layer, "weight"):
-            raise ValueError(f"layer {name!r} has a parametrized weight that int8 cannot read")
+            raise InvalidParameterError(f"layer {name!r} has a parametrized weight that int8 cannot read")
     return prune.finalize(plain).eval()
 
 
@@ -1279,17 +1275,17 @@ def int8(model: nn.Module, calibration_data=None, *, method: str = "auto") -> nn
         >>> conv.int8_method, conv[1].conv1._get_name()
         ('static', 'QuantizedConv2d')
     """
-    _check_model(model)
+    check_model(model)
     if method not in INT8_METHODS:
-        raise ValueError(f"method must be one of {INT8_METHODS}, got {method!r}")
+        raise InvalidParameterError(f"method must be one of {INT8_METHODS}, got {method!r}")
     batches = None if calibration_data is None else _calibration_batches(calibration_data, 256)
     has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
     if method == "static" and batches is None:
-        raise ValueError("method='static' needs calibration_data to observe activation ranges")
+        raise InvalidParameterError("method='static' needs calibration_data to observe activation ranges")
     if method == "dynamic" or (method == "auto" and not (has_conv and batches is not None)):
         if not any(isinstance(m, nn.Linear) for m in model.modules()):
-            raise ValueError("dynamic int8 quantizes nn.Linear layers and the model has none; "
-                             "pass calibration_data for static quantization of convolutions")
+            raise InvalidParameterError("dynamic int8 quantizes nn.Linear layers and the model has none; "
+                                        "pass calibration_data for static quantization of convolutions")
         chosen = "dynamic"
     else:
         chosen = "static"
@@ -1301,9 +1297,9 @@ def int8(model: nn.Module, calibration_data=None, *, method: str = "auto") -> nn
                 quantized = _static_int8(float_model, batches)
         except (RuntimeError, NotImplementedError, TypeError, ValueError) as err:
             if method == "static":
-                raise ValueError("static int8 quantization failed, most likely an op in "
-                                 "forward() has no quantized kernel (e.g. a residual '+'); "
-                                 f"use method='dynamic'. Cause: {err}") from err
+                raise InvalidParameterError("static int8 quantization failed, most likely an op in "
+                                            "forward() has no quantized kernel (e.g. a residual '+'); "
+                                            f"use method='dynamic'. Cause: {err}") from err
             failure = err
     if failure is not None:
         cause = (str(failure).splitlines() or [""])[0][:160]

@@ -44,6 +44,7 @@ from torch import nn
 
 from . import metrics
 from .train import evaluate, fit, seed_everything
+from ._checks import InvalidParameterError, check_model
 
 __all__ = ["COLUMNS", "TWO_SIGMA_MASS", "grid_search", "sensitivity_study", "top_configs",
            "Ellipse", "confidence_ellipse", "surface", "surface_distance", "top_overlap",
@@ -64,26 +65,26 @@ def _check_values(name: str, values) -> list[float]:
     try:
         values = [float(v) for v in values]
     except TypeError:
-        raise TypeError(f"{name} must be a list of positive numbers, got {values!r}") from None
+        raise InvalidParameterError(f"{name} must be a list of positive numbers, got {values!r}") from None
     if not values or any(not v > 0 or not math.isfinite(v) for v in values):
-        raise ValueError(f"{name} must be a non-empty list of positive numbers (the analysis "
-                         f"works in log10 space; use 1e-6 rather than 0), got {values!r}")
+        raise InvalidParameterError(f"{name} must be a non-empty list of positive numbers (the analysis "
+                                    f"works in log10 space; use 1e-6 rather than 0), got {values!r}")
     if len(set(values)) != len(values):
-        raise ValueError(f"{name} has repeated values: {values!r}")
+        raise InvalidParameterError(f"{name} has repeated values: {values!r}")
     return sorted(values)
 
 
 def _check_epochs(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise InvalidParameterError(f"{name} must be a positive int, got {value!r}")
     return value
 
 
 def _check_model_fn(model_fn) -> None:
     if isinstance(model_fn, nn.Module) or not callable(model_fn):
-        raise TypeError("model_fn must be a function that returns a new model each call (e.g. "
-                        "pk.models.lenet5 or lambda: pk.models.vgg(11, width=0.25)), got "
-                        f"{'a model instance' if isinstance(model_fn, nn.Module) else repr(model_fn)}")
+        raise InvalidParameterError("model_fn must be a function that returns a new model each call (e.g. "
+                                    "pk.models.lenet5 or lambda: pk.models.vgg(11, width=0.25)), got "
+                                    f"{'a model instance' if isinstance(model_fn, nn.Module) else repr(model_fn)}")
 
 
 def grid_search(model_fn: Callable[[], nn.Module], train, test, *, lrs: Iterable[float],
@@ -130,7 +131,7 @@ def grid_search(model_fn: Callable[[], nn.Module], train, test, *, lrs: Iterable
         seed_everything(seed)
         model = model_fn()
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model_fn must return an nn.Module, got {type(model).__name__}")
+            raise InvalidParameterError(f"model_fn must return an nn.Module, got {type(model).__name__}")
         fit(model, train, epochs=epochs, lr=lr, optimizer=optimizer, weight_decay=wd,
             batch_size=batch_size, seed=seed, progress=False)
         row = {"setting": setting, "ratio": float(ratio), "mode": mode, "lr": lr,
@@ -153,8 +154,7 @@ def reinitialize(model: nn.Module, seed: int = 0) -> nn.Module:
         >>> torch.equal(reinitialize(layer, seed=1).weight, before)
         False
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     seed_everything(seed)
     for module in model.modules():
         if hasattr(module, "reset_parameters"):
@@ -218,11 +218,11 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
     modes = list(modes)
     unknown = [m for m in modes if m not in MODES]
     if unknown:
-        raise ValueError(f"modes must be chosen from {MODES}, got {unknown}")
+        raise InvalidParameterError(f"modes must be chosen from {MODES}, got {unknown}")
     ratios = list(ratios)
     for r in ratios:
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r < 1:
-            raise ValueError(f"ratios must be numbers in (0, 1), got {r!r}")
+            raise InvalidParameterError(f"ratios must be numbers in (0, 1), got {r!r}")
     _check_epochs("epochs", epochs)
     finetune_epochs = epochs if finetune_epochs is None else _check_epochs("finetune_epochs",
                                                                            finetune_epochs)
@@ -235,7 +235,7 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
         best = base.loc[base.accuracy.idxmax()]
         reference = (best.lr, best.weight_decay)
     if not isinstance(reference, (tuple, list)) or len(reference) != 2:
-        raise ValueError(f"reference must be a (lr, weight_decay) pair, got {reference!r}")
+        raise InvalidParameterError(f"reference must be a (lr, weight_decay) pair, got {reference!r}")
     seed_everything(seed)
     trained = model_fn()
     fit(trained, train, epochs=epochs, lr=float(reference[0]), optimizer=optimizer,
@@ -263,17 +263,17 @@ def _check_frame(frame):
     import pandas as pd
 
     if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"frame must be a pandas DataFrame (from grid_search or "
-                        f"sensitivity_study), got {type(frame).__name__}")
+        raise InvalidParameterError(f"frame must be a pandas DataFrame (from grid_search or "
+                                    f"sensitivity_study), got {type(frame).__name__}")
     missing = {"lr", "weight_decay", "accuracy"} - set(frame.columns)
     if missing:
-        raise ValueError(f"frame lacks the columns {sorted(missing)}; it needs lr, "
-                         "weight_decay and accuracy (and setting when it holds several grids)")
+        raise InvalidParameterError(f"frame lacks the columns {sorted(missing)}; it needs lr, "
+                                    "weight_decay and accuracy (and setting when it holds several grids)")
     if len(frame) == 0:
-        raise ValueError("frame is empty")
+        raise InvalidParameterError("frame is empty")
     if (frame.lr <= 0).any() or (frame.weight_decay <= 0).any():
-        raise ValueError("lr and weight_decay must all be positive: the analysis works in log10 "
-                         "space (use 1e-6 rather than 0)")
+        raise InvalidParameterError("lr and weight_decay must all be positive: the analysis works in log10 "
+                                    "space (use 1e-6 rather than 0)")
 
 
 def _one_setting(frame, setting):
@@ -281,23 +281,23 @@ def _one_setting(frame, setting):
     _check_frame(frame)
     if "setting" not in frame.columns:
         if setting is not None:
-            raise ValueError("frame has no 'setting' column to select from")
+            raise InvalidParameterError("frame has no 'setting' column to select from")
         return frame
     settings = list(dict.fromkeys(frame.setting))
     if setting is None:
         if len(settings) > 1:
-            raise ValueError(f"frame holds several settings {settings}; pass setting=... "
-                             "to choose one")
+            raise InvalidParameterError(f"frame holds several settings {settings}; pass setting=... "
+                                        "to choose one")
         return frame
     if setting not in settings:
-        raise ValueError(f"setting {setting!r} is not in the frame; it has {settings}")
+        raise InvalidParameterError(f"setting {setting!r} is not in the frame; it has {settings}")
     return frame[frame.setting == setting]
 
 
 def _check_within(within) -> float:
     if isinstance(within, bool) or not isinstance(within, (int, float)) or not 0 <= within < 1:
-        raise ValueError(f"within must be an accuracy difference in [0, 1) (0.005 = 0.5 "
-                         f"percentage points), got {within!r}")
+        raise InvalidParameterError(f"within must be an accuracy difference in [0, 1) (0.005 = 0.5 "
+                                    f"percentage points), got {within!r}")
     return float(within)
 
 
@@ -378,7 +378,7 @@ def confidence_ellipse(frame, within: float = 0.01, *, setting: str | None = Non
         ([-2.667, -3.667], 3, 0.8647)
     """
     if isinstance(n_std, bool) or not isinstance(n_std, (int, float)) or not n_std > 0:
-        raise ValueError(f"n_std must be a positive number, got {n_std!r}")
+        raise InvalidParameterError(f"n_std must be a positive number, got {n_std!r}")
     top = top_configs(_one_setting(frame, setting), within)
     points = np.log10(top[["lr", "weight_decay"]].to_numpy(dtype=float))
     center = points.mean(axis=0)
@@ -404,8 +404,8 @@ def surface(frame, setting: str | None = None):
     """
     rows = _one_setting(frame, setting)
     if rows.duplicated(["lr", "weight_decay"]).any():
-        raise ValueError("the frame has several rows for one (lr, weight_decay) pair; "
-                         "select one setting")
+        raise InvalidParameterError("the frame has several rows for one (lr, weight_decay) pair; "
+                                    "select one setting")
     table = rows.pivot(index="weight_decay", columns="lr", values="accuracy")
     return table.sort_index(ascending=False).sort_index(axis=1)
 
@@ -461,12 +461,12 @@ def surface_distance(frame, a: str = "base", b: str | None = None, *,
 def _pair(frame, a, b):
     _check_frame(frame)
     if "setting" not in frame.columns:
-        raise ValueError("frame needs a 'setting' column naming the grids to compare")
+        raise InvalidParameterError("frame needs a 'setting' column naming the grids to compare")
     settings = list(dict.fromkeys(frame.setting))
     if b is None:
         others = [s for s in settings if s != a]
         if len(others) != 1:
-            raise ValueError(f"pass b=...: the frame holds the settings {settings}")
+            raise InvalidParameterError(f"pass b=...: the frame holds the settings {settings}")
         b = others[0]
     return _one_setting(frame, a), _one_setting(frame, b)
 
@@ -512,10 +512,10 @@ def summary(frame, reference: str = "base", *, within: float = 0.01):
 
     _check_frame(frame)
     if "setting" not in frame.columns:
-        raise ValueError("frame needs a 'setting' column (as from sensitivity_study)")
+        raise InvalidParameterError("frame needs a 'setting' column (as from sensitivity_study)")
     settings = list(dict.fromkeys(frame.setting))
     if reference not in settings:
-        raise ValueError(f"reference {reference!r} is not a setting of the frame: {settings}")
+        raise InvalidParameterError(f"reference {reference!r} is not a setting of the frame: {settings}")
     rows = []
     for s in settings:
         part = frame[frame.setting == s]
@@ -586,7 +586,7 @@ def plot_heatmap(frame, setting: str | None = None, *, ax=None, within=(0.005, 0
     rows = _one_setting(frame, setting)
     within = (within,) if isinstance(within, (int, float)) else tuple(within)
     if not 1 <= len(within) <= 2:
-        raise ValueError(f"within must be one or two tolerances, got {within!r}")
+        raise InvalidParameterError(f"within must be one or two tolerances, got {within!r}")
     within = tuple(sorted(_check_within(w) for w in within))
     table = surface(rows)
     if ax is None:
@@ -651,10 +651,10 @@ def plot_heatmaps(frame, settings: Iterable[str] | None = None, *, ncols: int = 
 
     _check_frame(frame)
     if "setting" not in frame.columns:
-        raise ValueError("frame needs a 'setting' column (as from sensitivity_study)")
+        raise InvalidParameterError("frame needs a 'setting' column (as from sensitivity_study)")
     settings = list(dict.fromkeys(frame.setting)) if settings is None else list(settings)
     if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+        raise InvalidParameterError(f"ncols must be a positive int, got {ncols!r}")
     ncols = min(ncols, len(settings))
     nrows = -(-len(settings) // ncols)
     n_lr, n_wd = frame.lr.nunique(), frame.weight_decay.nunique()
@@ -714,7 +714,7 @@ def optuna_search(model_fn: Callable[[], nn.Module], train, val, *, n_trials: in
     _check_model_fn(model_fn)
     for name, (low, high) in (("lr_range", lr_range), ("weight_decay_range", weight_decay_range)):
         if not 0 < low < high:
-            raise ValueError(f"{name} must be (low, high) with 0 < low < high, got {(low, high)}")
+            raise InvalidParameterError(f"{name} must be (low, high) with 0 < low < high, got {(low, high)}")
     _check_epochs("epochs", epochs)
     _check_epochs("n_trials", n_trials)
     steps_per_epoch = max(1, -(-len(train) // batch_size))
@@ -773,11 +773,11 @@ def grid_around(best, *, points: int = 5, decades: float = 2.0) -> tuple[list, l
         best = (best.get("lr"), best.get("weight_decay"))
     if not isinstance(best, (tuple, list)) or len(best) != 2 or \
             not all(isinstance(v, (int, float)) and v > 0 for v in best):
-        raise ValueError("best must be an optuna Study, a dict with positive 'lr' and "
-                         f"'weight_decay', or a (lr, weight_decay) pair, got {best!r}")
+        raise InvalidParameterError("best must be an optuna Study, a dict with positive 'lr' and "
+                                    f"'weight_decay', or a (lr, weight_decay) pair, got {best!r}")
     if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-        raise ValueError(f"points must be a positive int, got {points!r}")
+        raise InvalidParameterError(f"points must be a positive int, got {points!r}")
     if not isinstance(decades, (int, float)) or decades < 0:
-        raise ValueError(f"decades must be a number >= 0, got {decades!r}")
+        raise InvalidParameterError(f"decades must be a number >= 0, got {decades!r}")
     offsets = np.linspace(-decades / 2, decades / 2, points) if points > 1 else np.zeros(1)
     return tuple([float(10 ** (math.log10(v) + o)) for o in offsets] for v in best)

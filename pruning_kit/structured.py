@@ -51,6 +51,7 @@ from torch import nn
 
 from . import metrics
 from .train import evaluate, evaluate_loss, fit
+from ._checks import InvalidParameterError, check_model
 
 __all__ = ["l1_filter_scores", "l2_filter_scores", "random_filter_scores", "l1_filter_order",
            "IMPORTANCES", "ChannelUnit", "channel_units", "is_plain_stack", "NotPlainStackError",
@@ -70,10 +71,10 @@ BACKENDS = ("auto", "plain", "torch_pruning")
 
 def _check_weight(weight) -> torch.Tensor:
     if not isinstance(weight, torch.Tensor):
-        raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
+        raise InvalidParameterError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
     if weight.dim() < 2:
-        raise ValueError("weight must have an output-filter dimension first and at least one more "
-                         f"(out x in x kh x kw for a conv), got shape {tuple(weight.shape)}")
+        raise InvalidParameterError("weight must have an output-filter dimension first and at least one more "
+                                    f"(out x in x kh x kw for a conv), got shape {tuple(weight.shape)}")
     return weight.detach()
 
 
@@ -115,7 +116,7 @@ def random_filter_scores(weight: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """
     weight = _check_weight(weight)
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}")
+        raise InvalidParameterError(f"seed must be an int, got {seed!r}")
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(weight.shape[0], generator=generator)
 
@@ -139,13 +140,13 @@ IMPORTANCES = {"l1": l1_filter_scores, "l2": l2_filter_scores, "random": random_
 def _importance_fn(importance) -> Callable:
     if isinstance(importance, str):
         if importance not in IMPORTANCES:
-            raise ValueError(f"importance must be one of {sorted(IMPORTANCES)} or a callable "
-                             f"weight -> scores per output filter, got {importance!r}")
+            raise InvalidParameterError(f"importance must be one of {sorted(IMPORTANCES)} or a callable "
+                                        f"weight -> scores per output filter, got {importance!r}")
         return IMPORTANCES[importance]
     if callable(importance):
         return importance
-    raise TypeError(f"importance must be a name in {sorted(IMPORTANCES)} or a callable, "
-                    f"got {type(importance).__name__}")
+    raise InvalidParameterError(f"importance must be a name in {sorted(IMPORTANCES)} or a callable, "
+                                f"got {type(importance).__name__}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,22 +192,22 @@ class ChannelUnit:
 
 
 def _check_model(model) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    """A model without unstructured masks (filters are cut from plain weights)."""
+    check_model(model)
     masked = [name for name, m in model.named_modules() if hasattr(m, "weight_mask")]
     if masked:
-        raise ValueError(f"layers {masked} carry unstructured pruning masks (weight_orig/"
-                         "weight_mask); bake them in with pk.prune.finalize(model) first")
+        raise InvalidParameterError(f"layers {masked} carry unstructured pruning masks (weight_orig/"
+                                    "weight_mask); bake them in with pk.prune.finalize(model) first")
 
 
 def _check_example_input(example_input) -> None:
     if example_input is None:
-        raise ValueError("example_input is required: a batch the model accepts, e.g. "
-                         "torch.zeros(1, 1, 28, 28) for MNIST or torch.zeros(1, 3, 32, 32) for "
-                         "CIFAR; it is used to trace which layers share channels")
+        raise InvalidParameterError("example_input is required: a batch the model accepts, e.g. "
+                                    "torch.zeros(1, 1, 28, 28) for MNIST or torch.zeros(1, 3, 32, 32) for "
+                                    "CIFAR; it is used to trace which layers share channels")
     if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2:
-        raise ValueError("example_input must be a batched tensor (N x C x H x W), got "
-                         f"{getattr(example_input, 'shape', type(example_input).__name__)}")
+        raise InvalidParameterError("example_input must be a batched tensor (N x C x H x W), got "
+                                    f"{getattr(example_input, 'shape', type(example_input).__name__)}")
 
 
 def _trace(model: nn.Module, example_input: torch.Tensor, *, graph: bool = True):
@@ -225,8 +226,8 @@ def _trace(model: nn.Module, example_input: torch.Tensor, *, graph: bool = True)
         with torch.set_grad_enabled(graph):
             out = model(x)
     except Exception as error:  # the user's model or input is wrong: say so plainly
-        raise ValueError(f"model(example_input) failed with {type(error).__name__}: {error}. "
-                         "Pass an example_input of the shape the model expects") from error
+        raise InvalidParameterError(f"model(example_input) failed with {type(error).__name__}: {error}. "
+                                    "Pass an example_input of the shape the model expects") from error
     finally:
         for h in handles:
             h.remove()
@@ -363,7 +364,7 @@ def is_plain_stack(model: nn.Module, example_input: torch.Tensor) -> bool:
 
 def _check_ratio(value, label: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{label} must be a number in [0, 1): the fraction of output filters "
+        raise InvalidParameterError(f"{label} must be a number in [0, 1): the fraction of output filters "
                          f"removed from a conv (1.0 would remove them all), got {value!r}")
     return float(value)
 
@@ -381,20 +382,20 @@ def _layer_ratios(model: nn.Module, conv_names: list[str], output_names: list[st
     if ratios is None:
         return result
     if not isinstance(ratios, dict):
-        raise TypeError(f"ratios must be a dict {{layer name: ratio}}, got {type(ratios).__name__}")
+        raise InvalidParameterError(f"ratios must be a dict {{layer name: ratio}}, got {type(ratios).__name__}")
     modules = dict(model.named_modules())
     for key, value in ratios.items():
         value = _check_ratio(value, f"ratios[{key!r}]")
         if key in output_names:
-            raise ValueError(f"ratios names {key!r}, the output layer: its channels are the "
-                             "model's outputs and cannot be removed")
+            raise InvalidParameterError(f"ratios names {key!r}, the output layer: its channels are the "
+                                        "model's outputs and cannot be removed")
         if key in conv_names:
             result[key] = value
             continue
         inside = [n for n in conv_names if key and n.startswith(key + ".")]
         if key not in modules or not inside:
-            raise ValueError(f"ratios names {key!r}, which is not a prunable conv of this model "
-                             f"nor a module containing one; prunable convs: {conv_names}")
+            raise InvalidParameterError(f"ratios names {key!r}, which is not a prunable conv of this model "
+                                        f"nor a module containing one; prunable convs: {conv_names}")
         for name in inside:
             result[name] = value
     return result
@@ -444,8 +445,8 @@ def _select(model, units, ratio, ratios, importance) -> dict[str, torch.Tensor]:
             weight = weight.transpose(0, 1)   # ConvTranspose2d stores in x out x kh x kw
         scores = torch.as_tensor(score(weight.detach()))
         if scores.shape != (unit.channels,):
-            raise ValueError(f"importance returned shape {tuple(scores.shape)} for {unit.name!r}; "
-                             f"it must return one score per output filter ({unit.channels},)")
+            raise InvalidParameterError(f"importance returned shape {tuple(scores.shape)} for {unit.name!r}; "
+                                        f"it must return one score per output filter ({unit.channels},)")
         order = torch.argsort(scores, stable=True)
         removed[unit.name] = order[:n].sort().values
     return removed
@@ -531,7 +532,7 @@ def remove_filters(model: nn.Module, removed: dict, example_input: torch.Tensor)
         (torch.Size([17, 1, 5, 5]), torch.Size([50, 17, 5, 5]), 20)
     """
     if not isinstance(removed, dict):
-        raise TypeError(f"removed must be a dict {{conv name: indices}}, got {type(removed).__name__}")
+        raise InvalidParameterError(f"removed must be a dict {{conv name: indices}}, got {type(removed).__name__}")
     return _remove(model, channel_units(model, example_input), removed)
 
 
@@ -541,14 +542,14 @@ def _remove(model: nn.Module, units: list[ChannelUnit], removed: dict) -> nn.Mod
     for name, idx in removed.items():
         if name not in units or not units[name].prunable:
             allowed = [n for n, u in units.items() if u.prunable]
-            raise ValueError(f"removed names {name!r}, which is not a prunable conv of this model; "
-                             f"prunable convs: {allowed}")
+            raise InvalidParameterError(f"removed names {name!r}, which is not a prunable conv of this model; "
+                                        f"prunable convs: {allowed}")
         idx = torch.as_tensor(idx, dtype=torch.long).flatten().unique()
         channels = units[name].channels
         if len(idx) and (idx.min() < 0 or idx.max() >= channels):
-            raise ValueError(f"removed[{name!r}] holds indices outside 0..{channels - 1}")
+            raise InvalidParameterError(f"removed[{name!r}] holds indices outside 0..{channels - 1}")
         if len(idx) >= channels:
-            raise ValueError(f"removed[{name!r}] removes all {channels} filters; keep at least one")
+            raise InvalidParameterError(f"removed[{name!r}] removes all {channels} filters; keep at least one")
         keeps[name] = _keep_of(idx, channels)
     small = _copy_model(model)
     modules = dict(small.named_modules())
@@ -593,8 +594,8 @@ class FilterMask:
         self._scales, self._handles = [], []
         for name, idx in removed.items():
             if name not in units or not units[name].prunable:
-                raise ValueError(f"{name!r} is not a prunable conv of this model; prunable: "
-                                 f"{[n for n, u in units.items() if u.prunable]}")
+                raise InvalidParameterError(f"{name!r} is not a prunable conv of this model; prunable: "
+                                            f"{[n for n, u in units.items() if u.prunable]}")
             unit = units[name]
             idx = torch.as_tensor(idx, dtype=torch.long).flatten()
             self.removed[name] = idx
@@ -612,7 +613,7 @@ class FilterMask:
     @alpha.setter
     def alpha(self, value: float) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise ValueError(f"alpha must be a number in [0, 1], got {value!r}")
+            raise InvalidParameterError(f"alpha must be a number in [0, 1], got {value!r}")
         self._alpha = float(value)
         for scale, idx in self._scales:
             scale[idx] = self._alpha
@@ -650,7 +651,7 @@ def mask_filters(model: nn.Module, removed: dict, example_input: torch.Tensor,
     """
     _check_model(model)
     if not isinstance(removed, dict):
-        raise TypeError(f"removed must be a dict {{conv name: indices}}, got {type(removed).__name__}")
+        raise InvalidParameterError(f"removed must be a dict {{conv name: indices}}, got {type(removed).__name__}")
     return FilterMask(model, removed, example_input, alpha)
 
 
@@ -692,8 +693,8 @@ def _prune_with_torch_pruning(model, example_input, ratio, ratios, importance, i
     order = [(n, m) for n, m in _trace(small, example_input, graph=False)[0]
              if isinstance(m, (nn.Linear,) + CONV_TYPES)]
     if not any(isinstance(m, CONV_TYPES) for _, m in order):
-        raise ValueError(f"{type(model).__name__} has no conv layers; filter pruning removes conv "
-                         "filters (use pk.prune for fully connected networks)")
+        raise InvalidParameterError(f"{type(model).__name__} has no conv layers; filter pruning removes conv "
+                                    "filters (use pk.prune for fully connected networks)")
     modules = dict(small.named_modules())
     output_name = order[-1][0]
     ignored_layers = [modules[output_name]] + [modules[n] for n in ignored]
@@ -716,8 +717,8 @@ def _prune_with_torch_pruning(model, example_input, ratio, ratios, importance, i
         with torch.no_grad():
             small(example_input)
     except Exception as error:
-        raise ValueError(f"Torch-Pruning could not prune {type(model).__name__}: "
-                         f"{type(error).__name__}: {error}") from error
+        raise InvalidParameterError(f"Torch-Pruning could not prune {type(model).__name__}: "
+                                    f"{type(error).__name__}: {error}") from error
     finally:
         small.train(was_training)
     return small
@@ -780,14 +781,14 @@ def l1_filter_prune(model: nn.Module, ratio: float = 0.5, example_input: torch.T
     _check_example_input(example_input)
     _check_ratio(ratio, "ratio")
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise InvalidParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if isinstance(ignored_layers, str):
         ignored_layers = [ignored_layers]
     ignored_layers = list(ignored_layers)
     modules = dict(model.named_modules())
     unknown = [n for n in ignored_layers if n not in modules]
     if unknown:
-        raise ValueError(f"ignored_layers names {unknown}, not modules of this model")
+        raise InvalidParameterError(f"ignored_layers names {unknown}, not modules of this model")
     _importance_fn(importance)
     plain_error = None
     if backend != "torch_pruning":
@@ -803,9 +804,9 @@ def l1_filter_prune(model: nn.Module, ratio: float = 0.5, example_input: torch.T
         return _prune_with_torch_pruning(model, example_input, ratio, ratios, importance,
                                          ignored_layers)
     if not any(u.prunable for u in units):
-        raise ValueError(f"{type(model).__name__} has no prunable conv layers (convs followed by "
-                         "another layer); filter pruning removes conv filters (use pk.prune for "
-                         "fully connected networks)")
+        raise InvalidParameterError(f"{type(model).__name__} has no prunable conv layers (convs followed by "
+                                    "another layer); filter pruning removes conv filters (use pk.prune for "
+                                    "fully connected networks)")
     removed = _select(model, units, ratio, ratios, importance)
     for name in ignored_layers:
         for conv in list(removed):
@@ -837,10 +838,10 @@ def _verify_cut(model, small, units, removed, example_input) -> None:
         small.train(modes[1])
     scale = expected.abs().max().item() + 1e-12
     if not torch.allclose(expected, got, rtol=1e-3, atol=1e-4 * scale):
-        raise ValueError("after cutting, the model's outputs differ from the dense model with the "
-                         "removed channels zeroed: a layer between a conv and its consumer does not "
-                         "map 0 to 0 (e.g. a sigmoid), or the flatten is not channel-major. Pass "
-                         "verify=False to accept the cut anyway, or backend='torch_pruning'")
+        raise InvalidParameterError("after cutting, the model's outputs differ from the dense model with the "
+                                    "removed channels zeroed: a layer between a conv and its consumer does not "
+                                    "map 0 to 0 (e.g. a sigmoid), or the flatten is not channel-major. Pass "
+                                    "verify=False to accept the cut anyway, or backend='torch_pruning'")
 
 
 # --------------------------------------------------------------------------------------------
@@ -961,19 +962,19 @@ class AlphaSchedule:
 
     def __post_init__(self):
         if self.kind not in SCHEDULE_KINDS:
-            raise ValueError(f"kind must be one of {SCHEDULE_KINDS}, got {self.kind!r}")
+            raise InvalidParameterError(f"kind must be one of {SCHEDULE_KINDS}, got {self.kind!r}")
         if self.rate is None:
             self.rate = DEFAULT_RATES[self.kind]
         limit = 1 if self.kind != "exponential" else math.inf
         if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) \
                 or not 0 < self.rate <= limit:
             rule = "in (0, 1]" if limit == 1 else "> 0"
-            raise ValueError(f"rate must be a number {rule} for kind={self.kind!r}, "
-                             f"got {self.rate!r}")
+            raise InvalidParameterError(f"rate must be a number {rule} for kind={self.kind!r}, "
+                                        f"got {self.rate!r}")
         if not isinstance(self.every, (int, float)) or not self.every > 0:
-            raise ValueError(f"every (epochs per decay step) must be > 0, got {self.every!r}")
+            raise InvalidParameterError(f"every (epochs per decay step) must be > 0, got {self.every!r}")
         if not isinstance(self.zero_below, (int, float)) or not 0 <= self.zero_below < 1:
-            raise ValueError(f"zero_below must be in [0, 1), got {self.zero_below!r}")
+            raise InvalidParameterError(f"zero_below must be in [0, 1), got {self.zero_below!r}")
 
     def __call__(self, k: float) -> float:
         """alpha after ``k`` decay steps."""
@@ -1005,7 +1006,7 @@ class StructuredResult:
 
 def _train_kwargs(epochs, lr, optimizer, weight_decay, batch_size, seed, loss, progress):
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+        raise InvalidParameterError(f"epochs must be a non-negative int, got {epochs!r}")
     return dict(lr=lr, optimizer=optimizer, weight_decay=weight_decay, batch_size=batch_size,
                 seed=seed, loss=loss, progress=progress)
 
@@ -1054,10 +1055,10 @@ def alpha_prune(model: nn.Module, ratio: float, example_input: torch.Tensor, tra
     if isinstance(schedule, str):
         schedule = AlphaSchedule(schedule, rate)
     elif not isinstance(schedule, AlphaSchedule):
-        raise TypeError(f"schedule must be an AlphaSchedule or one of {SCHEDULE_KINDS}, "
-                        f"got {type(schedule).__name__}")
+        raise InvalidParameterError(f"schedule must be an AlphaSchedule or one of {SCHEDULE_KINDS}, "
+                                    f"got {type(schedule).__name__}")
     elif rate is not None:
-        raise ValueError("give rate inside the AlphaSchedule, not as well as one")
+        raise InvalidParameterError("give rate inside the AlphaSchedule, not as well as one")
     removed = select_filters(model, ratio, example_input, ratios=ratios, importance=importance)
     removed = {n: idx for n, idx in removed.items() if len(idx)}
     work = _copy_model(model)
@@ -1123,7 +1124,7 @@ def iterative_filter_prune(model: nn.Module, ratio: float, example_input: torch.
     kwargs = _train_kwargs(epochs_per_step, lr, optimizer, weight_decay, batch_size, seed, loss,
                            progress)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+        raise InvalidParameterError(f"steps must be a positive int, got {steps!r}")
     target = {n: len(idx) for n, idx in
               select_filters(model, ratio, example_input, ratios=ratios).items()}
     score = _importance_fn(importance)
@@ -1193,11 +1194,11 @@ def compare_alpha_iterative(model: nn.Module, train, test, ratio: float,
 
     _check_model(model)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+        raise InvalidParameterError(f"steps must be a positive int, got {steps!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < steps \
             or epochs % steps:
-        raise ValueError(f"epochs must be a positive multiple of steps={steps} so that every "
-                         f"method gets the same training, got {epochs!r}")
+        raise InvalidParameterError(f"epochs must be a positive multiple of steps={steps} so that every "
+                                    f"method gets the same training, got {epochs!r}")
     metric = "mse" if loss == "reconstruction" else "accuracy"
     common = dict(lr=lr, batch_size=batch_size, seed=seed, loss=loss, progress=progress)
     rows = []

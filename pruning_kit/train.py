@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import _as_data, loader
+from .data import as_dataset, loader
+from ._checks import InvalidParameterError, check_model
 
 __all__ = ["fit", "evaluate", "evaluate_loss", "seed_everything", "num_threads", "History",
            "OPTIMIZERS", "SCHEDULES"]
@@ -46,7 +47,7 @@ def seed_everything(seed: int = 0) -> None:
         True
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}")
+        raise InvalidParameterError(f"seed must be an int, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -65,7 +66,7 @@ def num_threads(n: int | None):
         yield
         return
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"threads must be a positive int or None, got {n!r}")
+        raise InvalidParameterError(f"threads must be a positive int or None, got {n!r}")
     old = torch.get_num_threads()
     if old != n:
         torch.set_num_threads(n)
@@ -106,11 +107,6 @@ class History:
         return min(self.evals, key=lambda e: (e["loss"], e["iteration"])) if self.evals else None
 
 
-def _check_model(model) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-
-
 def _loss_fn(loss):
     if callable(loss):
         return loss
@@ -118,8 +114,8 @@ def _loss_fn(loss):
         return lambda out, x, y: F.cross_entropy(out, y)
     if loss == "reconstruction":
         return lambda out, x, y: F.mse_loss(out, x)
-    raise ValueError(f"loss must be one of {LOSSES} or a callable(output, images, labels), "
-                     f"got {loss!r}")
+    raise InvalidParameterError(f"loss must be one of {LOSSES} or a callable(output, images, labels), "
+                                f"got {loss!r}")
 
 
 def _make_optimizer(name, params, lr, weight_decay, momentum):
@@ -127,7 +123,7 @@ def _make_optimizer(name, params, lr, weight_decay, momentum):
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+    raise InvalidParameterError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
 def _make_schedule(name, optimizer, epochs):
@@ -138,7 +134,7 @@ def _make_schedule(name, optimizer, epochs):
     if name == "step":
         milestones = sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-    raise ValueError(f"schedule must be one of {SCHEDULES}, got {name!r}")
+    raise InvalidParameterError(f"schedule must be one of {SCHEDULES}, got {name!r}")
 
 
 def fit(model: nn.Module, train, epochs: int = 5, lr: float = 1e-3, optimizer: str = "adam",
@@ -177,20 +173,20 @@ def fit(model: nn.Module, train, epochs: int = 5, lr: float = 1e-3, optimizer: s
         >>> len(h1.frame())
         1
     """
-    _check_model(model)
-    train = _as_data(train)
+    check_model(model)
+    train = as_dataset(train)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+        raise InvalidParameterError(f"epochs must be a non-negative int, got {epochs!r}")
     if not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+        raise InvalidParameterError(f"lr must be a positive number, got {lr!r}")
     if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+        raise InvalidParameterError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
     if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
-        raise ValueError(f"eval_every must be a positive int or None, got {eval_every!r}")
+        raise InvalidParameterError(f"eval_every must be a positive int or None, got {eval_every!r}")
     if eval_every is not None and val is None:
-        raise ValueError("eval_every needs val= data to evaluate on")
+        raise InvalidParameterError("eval_every needs val= data to evaluate on")
     if iterations is not None and (not isinstance(iterations, int) or iterations < 0):
-        raise ValueError(f"iterations must be a non-negative int or None, got {iterations!r}")
+        raise InvalidParameterError(f"iterations must be a non-negative int or None, got {iterations!r}")
     batches = loader(train, batch_size=batch_size, shuffle=True, seed=seed)
     if iterations is not None:
         epochs = -(-iterations // max(1, len(batches)))
@@ -250,7 +246,7 @@ def fit(model: nn.Module, train, epochs: int = 5, lr: float = 1e-3, optimizer: s
 
 @torch.no_grad()
 def _measure(model, data, loss_fn, classify, batch_size=1000) -> dict:
-    data = _as_data(data)
+    data = as_dataset(data)
     was_training = model.training
     model.eval()
     total, correct = 0.0, 0
@@ -275,7 +271,7 @@ def evaluate(model: nn.Module, data, batch_size: int = 1000, *, threads: int | N
         >>> 0.0 <= evaluate(pk.models.lenet_300_100(64), test) <= 1.0
         True
     """
-    _check_model(model)
+    check_model(model)
     with num_threads(threads):
         return _measure(model, data, _loss_fn("cross_entropy"), True, batch_size)["accuracy"]
 
@@ -290,6 +286,6 @@ def evaluate_loss(model: nn.Module, data, loss="cross_entropy", batch_size: int 
         >>> evaluate_loss(pk.models.autoencoder(), test, loss="reconstruction") > 0
         True
     """
-    _check_model(model)
+    check_model(model)
     with num_threads(threads):
         return _measure(model, data, _loss_fn(loss), loss != "reconstruction", batch_size)["loss"]

@@ -71,7 +71,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
-from .data import _as_data, subset
+from ._checks import InvalidParameterError, check_model
+from .data import as_dataset, subset
 from .models import prunable
 from .train import num_threads
 
@@ -104,32 +105,27 @@ CONTROLS_CSS = """<style>
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_model(model) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-
-
 def _check_choice(name: str, value, allowed) -> str:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+        raise InvalidParameterError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
     return value
 
 
 def _check_int(name: str, value, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int in [{low}, {high}], got "
-                        f"{type(value).__name__} {value!r}")
+        raise InvalidParameterError(f"{name} must be an int in [{low}, {high}], got "
+                                    f"{type(value).__name__} {value!r}")
     if not low <= value <= high:
-        raise ValueError(f"{name} must be an int in [{low}, {high}], got {value}")
+        raise InvalidParameterError(f"{name} must be an int in [{low}, {high}], got {value}")
     return int(value)
 
 
 def _check_fraction(name: str, value, high: float, hint: str = "") -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in [0, {high}], got "
-                        f"{type(value).__name__} {value!r}")
+        raise InvalidParameterError(f"{name} must be a number in [0, {high}], got "
+                                    f"{type(value).__name__} {value!r}")
     if not 0 <= value <= high:
-        raise ValueError(f"{name} must be a number in [0, {high}]{hint}, got {value!r}")
+        raise InvalidParameterError(f"{name} must be a number in [0, {high}]{hint}, got {value!r}")
     return float(value)
 
 
@@ -176,8 +172,8 @@ def _check_backend(backend) -> str:
         _import_ipympl()
     except ImportError:
         if backend == "ipympl":
-            raise ValueError("backend='ipympl' needs the ipympl package (pip install ipympl); "
-                             "use backend='image' for a plain PNG") from None
+            raise InvalidParameterError("backend='ipympl' needs the ipympl package (pip install ipympl); "
+                                        "use backend='image' for a plain PNG") from None
         return "image"
     return "ipympl"
 
@@ -512,21 +508,21 @@ class SparsityExplorer(_Explorer):
 
     def __init__(self, model, test, methods=METHODS, *, eval_size: int = 1000, snip_data=None,
                  seed: int = 0, backend: str = "auto"):
-        _check_model(model)
-        test = _as_data(test)
+        check_model(model)
+        test = as_dataset(test)
         if isinstance(methods, str) or not isinstance(methods, (tuple, list)) or not methods:
-            raise TypeError(f"methods must be a non-empty tuple of names from {METHODS}, "
-                            f"got {methods!r}")
+            raise InvalidParameterError(f"methods must be a non-empty tuple of names from {METHODS}, "
+                                        f"got {methods!r}")
         for m in methods:
             _check_choice("each method", m, METHODS)
         if len(set(methods)) != len(methods):
-            raise ValueError(f"methods has duplicates: {methods!r}")
+            raise InvalidParameterError(f"methods has duplicates: {methods!r}")
         _check_int("eval_size", eval_size, 1, 10**9)
         _check_int("seed", seed, 0, 2**63 - 1)
-        snip_data = _as_data(snip_data) if snip_data is not None else None
+        snip_data = as_dataset(snip_data) if snip_data is not None else None
         _check_backend(backend)
         if not prunable(model):
-            raise ValueError("model has no nn.Linear or nn.Conv2d layer to prune")
+            raise InvalidParameterError("model has no nn.Linear or nn.Conv2d layer to prune")
         super().__init__((13, 7.2), backend)
         self.methods = tuple(methods)
 
@@ -829,13 +825,13 @@ class BitsExplorer(_Explorer):
 
     def __init__(self, model, test, *, eval_size: int = 1000, seed: int = 0,
                  backend: str = "auto"):
-        _check_model(model)
-        test = _as_data(test)
+        check_model(model)
+        test = as_dataset(test)
         _check_int("eval_size", eval_size, 1, 10**9)
         _check_int("seed", seed, 0, 2**63 - 1)
         _check_backend(backend)
         if not prunable(model):
-            raise ValueError("model has no nn.Linear or nn.Conv2d layer to quantize")
+            raise InvalidParameterError("model has no nn.Linear or nn.Conv2d layer to quantize")
         super().__init__((13, 4.9), backend)
         self._model = _private_copy(model)
         layers = prunable(self._model)
@@ -1074,28 +1070,28 @@ class TicketExplorer(_Explorer):
 
     def __init__(self, rounds, *, backend: str = "auto"):
         if isinstance(rounds, (str, bytes, dict)) or not hasattr(rounds, "__iter__"):
-            raise TypeError("rounds must be a list of TicketRound (from pk.lottery.imp), got "
-                            f"{type(rounds).__name__}")
+            raise InvalidParameterError("rounds must be a list of TicketRound (from pk.lottery.imp), got "
+                                        f"{type(rounds).__name__}")
         rounds = list(rounds)
         if not rounds:
-            raise ValueError("rounds is empty: pass the list pk.lottery.imp returns")
+            raise InvalidParameterError("rounds is empty: pass the list pk.lottery.imp returns")
         for i, r in enumerate(rounds):
             missing = [f for f in TICKET_FIELDS if not (
                 f in r if isinstance(r, dict) else hasattr(r, f))]
             if missing:
-                raise TypeError(f"rounds[{i}] lacks {missing}; each round needs the fields "
-                                f"{TICKET_FIELDS} (as pk.lottery.TicketRound has)")
+                raise InvalidParameterError(f"rounds[{i}] lacks {missing}; each round needs the fields "
+                                            f"{TICKET_FIELDS} (as pk.lottery.TicketRound has)")
             if not isinstance(_field(r, "masks"), dict):
-                raise TypeError(f"rounds[{i}].masks must be a dict {{layer name: mask}}, got "
-                                f"{type(_field(r, 'masks')).__name__}")
+                raise InvalidParameterError(f"rounds[{i}].masks must be a dict {{layer name: mask}}, got "
+                                            f"{type(_field(r, 'masks')).__name__}")
         _check_backend(backend)
         remaining = [float(_field(r, "remaining")) for r in rounds]
         # remaining is a fraction (1.0 = dense); a list in percent (100 = dense) is accepted too
         unit = 100.0 if max(remaining) > 1 else 1.0
         self.remaining = [100 * v / unit for v in remaining]
         if not all(0 < v <= 100 for v in self.remaining):
-            raise ValueError(f"remaining must be the fraction of weights left, in (0, 1], got "
-                             f"{remaining}")
+            raise InvalidParameterError(f"remaining must be the fraction of weights left, in (0, 1], got "
+                                        f"{remaining}")
         super().__init__((13, 4.6), backend)
         self.rounds = rounds
         self.accuracy = [_optional_float(_field(r, "accuracy")) for r in rounds]
@@ -1203,7 +1199,7 @@ class TicketExplorer(_Explorer):
             index = self._last_settings["index"]
         else:
             if round not in self.round_numbers:
-                raise ValueError(f"round must be one of {self.round_numbers}, got {round!r}")
+                raise InvalidParameterError(f"round must be one of {self.round_numbers}, got {round!r}")
             index = self.round_numbers.index(round)
         return self._update({"index": index})
 
@@ -1252,15 +1248,15 @@ class FilterExplorer(_Explorer):
                  backend: str = "auto"):
         from . import metrics
 
-        _check_model(model)
+        check_model(model)
         if not isinstance(example_input, torch.Tensor) or example_input.dim() < 2:
-            raise ValueError("example_input must be a batched tensor (N x C x H x W) the model "
-                             f"accepts, got {getattr(example_input, 'shape', example_input)!r}")
-        test = _as_data(test) if test is not None else None
+            raise InvalidParameterError("example_input must be a batched tensor (N x C x H x W) the model "
+                                        f"accepts, got {getattr(example_input, 'shape', example_input)!r}")
+        test = as_dataset(test) if test is not None else None
         _check_fraction("max_ratio", max_ratio, 0.99)
         _check_fraction("step", step, 1.0)
         if not 0 < step <= max_ratio:
-            raise ValueError(f"step must be in (0, max_ratio={max_ratio}], got {step!r}")
+            raise InvalidParameterError(f"step must be in (0, max_ratio={max_ratio}], got {step!r}")
         _check_int("repeats", repeats, 1, 10**6)
         _check_int("eval_size", eval_size, 1, 10**9)
         _check_backend(backend)
@@ -1362,7 +1358,7 @@ class FilterExplorer(_Explorer):
         match = [r for r in self.ratios if isinstance(ratio, numbers.Real)
                  and not isinstance(ratio, bool) and abs(r - ratio) < 1e-9]
         if not match:
-            raise ValueError(f"ratio must be one of {self.ratios}, got {ratio!r}")
+            raise InvalidParameterError(f"ratio must be one of {self.ratios}, got {ratio!r}")
         return self._update({"ratio": match[0]})
 
 
@@ -1424,15 +1420,15 @@ class GridExplorer(_Explorer):
         import pandas as pd
 
         if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+            raise InvalidParameterError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
         missing = [c for c in (by, x, y, value) if c not in frame.columns]
         if missing:
-            raise ValueError(f"frame lacks the columns {missing}; it has {list(frame.columns)} "
-                             "(name them with by=, x=, y=, value=)")
+            raise InvalidParameterError(f"frame lacks the columns {missing}; it has {list(frame.columns)} "
+                                        "(name them with by=, x=, y=, value=)")
         if frame.empty:
-            raise ValueError("frame is empty")
+            raise InvalidParameterError("frame is empty")
         if not pd.api.types.is_numeric_dtype(frame[value]):
-            raise TypeError(f"column {value!r} must be numeric, got {frame[value].dtype}")
+            raise InvalidParameterError(f"column {value!r} must be numeric, got {frame[value].dtype}")
         _check_backend(backend)
         super().__init__((8.5, 6.4), backend)
         self.by, self.x, self.y, self.value = by, x, y, value
@@ -1540,15 +1536,15 @@ class GridExplorer(_Explorer):
         """
         unknown = set(by_name) - {self.by}
         if unknown:
-            raise TypeError(f"update() takes level= or {self.by}=, got {sorted(unknown)}")
+            raise InvalidParameterError(f"update() takes level= or {self.by}=, got {sorted(unknown)}")
         if by_name:
             if level is not None:
-                raise TypeError(f"give level= or {self.by}=, not both")
+                raise InvalidParameterError(f"give level= or {self.by}=, not both")
             level = by_name[self.by]
         if level is None:
             level = self._last_settings["level"]
         if level not in self.levels:
-            raise ValueError(f"{self.by} must be one of {self.levels}, got {level!r}")
+            raise InvalidParameterError(f"{self.by} must be one of {self.levels}, got {level!r}")
         level = self.levels[self.levels.index(level)]
         return self._update({"level": level})
 

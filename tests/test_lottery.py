@@ -128,7 +128,7 @@ def test_split_validation_is_fixed_and_disjoint(digits):
 
 def test_bad_arguments_are_refused(digits):
     train, test = digits
-    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"rate must be a number in \[0, 1\]"):
         pk.lottery.imp(small_model, train, test, rate=1.2)
     with pytest.raises(ValueError, match="scope must be one of"):
         pk.lottery.imp(small_model, train, test, scope="glob")
