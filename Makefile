@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests pruning_kit
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests pruning_kit -m "not slow and not browser"
+	$(BIN)/python -m pytest tests pruning_kit -m "not slow and not browser and not e2e"
 
 # Present a notebook: Voilà runs it and shows only its text and widgets (no code).
 # `make demo DEMO=lessons/01_magnitude_pruning.ipynb` presents a lesson instead.
@@ -38,10 +38,10 @@ demo: $(STAMP)
 # nbgrader: regenerate assignments/ from solutions/; autograde submitted/ into a grades
 # CSV (autograded/grades_$(ASSIGNMENT).csv) and HTML feedback (feedback/).
 release: $(STAMP)
-	$(BIN)/python -m pruning_kit.autograde release
+	$(BIN)/python -m pruning_kit.course release
 
 grade: $(STAMP)
-	$(BIN)/python -m pruning_kit.autograde grade $(ASSIGNMENT)
+	$(BIN)/python -m pruning_kit.course grade $(ASSIGNMENT)
 
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -13,7 +13,7 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, OverwriteCells
 
 try:
-    from pruning_kit.autograde import RobustExecute, RobustOverwriteCells
+    from pruning_kit.course.execute import RobustExecute, RobustOverwriteCells
 except ImportError as exc:  # pragma: no cover - wrong environment
     raise ImportError("nbgrader_config.py needs the course package: run nbgrader from the "
                       "course virtualenv (make setup; PATH=.venv/bin:$PATH)") from exc

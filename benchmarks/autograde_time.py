@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pruning_kit import autograde  # noqa: E402
+from pruning_kit.course import autograde, course_dir, release  # noqa: E402
 
 BUDGET_S = 15.0
 
@@ -58,15 +58,15 @@ def main():
         root = Path(tmp)
         shutil.copytree(REPO / "solutions", root / "solutions")
         shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-        autograde.release(root)
-        for assignment in autograde.assignments(root):
+        release.release(root)
+        for assignment in course_dir.assignments(root):
             submit_solution(root, assignment)
             for run in (1, 2):
                 cpu, start = children_cpu(), time.perf_counter()
                 rows = autograde.grade(root, assignment, feedback=False, out=io.StringIO())
                 graded, graded_cpu = time.perf_counter() - start, children_cpu() - cpu
                 cpu, start = children_cpu(), time.perf_counter()
-                autograde.run_nbgrader(root, "generate_feedback", assignment, "--force")
+                course_dir.run_nbgrader(root, "generate_feedback", assignment, "--force")
                 feedback, feedback_cpu = time.perf_counter() - start, children_cpu() - cpu
                 total = graded + feedback
                 print(f"{assignment:>10} run {run}: autograde {graded:5.1f} s wall "

@@ -12,7 +12,9 @@ Submodules load on first use, so ``import pruning_kit as pk`` stays quick:
 - ``pk.metrics``: parameters, MACs, bytes, latency, energy
 - ``pk.plots``, ``pk.widgets``: figures and live explorers for the lessons
 - ``pk.sensitivity``: learning-rate x weight-decay grids before/after pruning
-- ``pk.grading``: helpers for the nbgrader tests
+
+The course machinery (assignment checks, the autograding driver) lives apart in
+``pruning_kit.course`` and is never imported by the library.
 
 Example:
     >>> import pruning_kit as pk
@@ -31,7 +33,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __version__ = "0.1.0"
 
 SUBMODULES = ("data", "models", "train", "prune", "lottery", "structured", "quant",
-              "metrics", "plots", "widgets", "sensitivity", "grading")
+              "metrics", "plots", "widgets", "sensitivity")
 __all__ = list(SUBMODULES)
 
 

@@ -139,9 +139,12 @@ def check_number(name: str, value, *, low=None, high=None, low_open: bool = Fals
         >>> check_number("lr", 0, low=0, low_open=True)
         Traceback (most recent call last):
         ...
-        pruning_kit._checks.InvalidParameterError: lr must be a number > 0, got 0
+        pruning_kit._checks.InvalidParameterError: lr must be a positive number, got 0
     """
-    wanted = f"a number {_interval(low, high, low_open, high_open)}".rstrip()
+    if low == 0 and low_open and high is None:
+        wanted = "a positive number"
+    else:
+        wanted = f"a number {_interval(low, high, low_open, high_open)}".rstrip()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         _must(name, wanted, _shown(value), hint)
     number = float(value)

@@ -32,7 +32,7 @@ from typing import Union
 import numpy as np
 import torch
 
-from ._checks import InvalidParameterError, check_int, type_name
+from ._checks import InvalidParameterError, type_name, check_int
 
 __all__ = ["TensorData", "BatchLoader", "DataLike", "DATASETS", "as_dataset", "load", "loader",
            "subset"]

@@ -28,7 +28,6 @@ Example:
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,8 +36,8 @@ from torch import nn
 
 from . import prune
 from .data import TensorData, as_dataset
-from .train import evaluate, fit, seed_everything
-from ._checks import InvalidParameterError, check_choice, check_fraction, check_seed
+from .train import Recipe, evaluate, fit, seed_everything, uses_recipe
+from ._checks import InvalidParameterError, check_int, check_fraction, check_choice, check_seed
 
 __all__ = ["imp", "reinit_control", "random_prune_control", "split_validation", "TicketRound"]
 
@@ -96,10 +95,8 @@ def split_validation(train, size: int = 500, seed: int = VAL_SEED):
         (True, 300)
     """
     train = as_dataset(train)
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) \
-            or not 0 < size < len(train):
-        raise InvalidParameterError(f"val_size must be an int in [1, {len(train) - 1}] (the validation "
-                                    f"examples taken out of {len(train)} training examples), got {size!r}")
+    check_int("val_size", size, low=1, high=len(train) - 1,
+              hint=f"the validation examples taken out of {len(train)} training examples")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(int(seed)))
     keep, held = order[size:].sort().values, order[:size].sort().values
     name = getattr(train, "name", "data")
@@ -128,15 +125,9 @@ def _settings(train, test, epochs, lr, val, val_size, eval_every, batch_size, op
         train, val = split_validation(train, val_size)
     else:
         train, val = as_dataset(train), as_dataset(val)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise InvalidParameterError(f"epochs must be a positive int, got {epochs!r}")
-    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
-        raise InvalidParameterError(f"lr must be a positive number, got {lr!r}")
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
-        raise InvalidParameterError(f"eval_every must be a positive int (iterations between validation "
-                                    f"checks), got {eval_every!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidParameterError(f"batch_size must be a positive int, got {batch_size!r}")
+    Recipe(epochs, lr, optimizer, weight_decay, batch_size)  # checks the training settings
+    check_int("epochs", epochs, low=1)
+    check_int("eval_every", eval_every, low=1, hint="iterations between validation checks")
     return _Settings(train, val, test, epochs, float(lr), batch_size, optimizer, weight_decay,
                      eval_every, progress)
 
@@ -183,12 +174,13 @@ def _train(model, s: _Settings, seed: int, round_: int, kind: str, on_step=None)
                        val_loss=best["loss"], kind=kind)
 
 
+@uses_recipe
 def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: float = 0.2,
         rewind_iteration: int = 0, epochs: int = 10, lr: float = 2e-3, seed: int = 0, *,
         scope: str = "local", output_rate: float | None = None, output_layer: str | None = None,
         val=None, val_size: int = 500, eval_every: int = 25, batch_size: int = 64,
         optimizer: str = "adam", weight_decay: float = 0.0,
-        progress: bool = False) -> list[TicketRound]:
+        progress: bool = False, recipe: Recipe | None = None) -> list[TicketRound]:
     """Iterative magnitude pruning with rewinding: find winning tickets.
 
     Round 0 trains the dense network from ``model_fn()`` (built after
@@ -224,6 +216,8 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
             (always the same examples, see :func:`split_validation`).
         eval_every: iterations between validation (and test) measurements.
         progress: show progress bars.
+        recipe: a :class:`pruning_kit.train.Recipe` with epochs, lr,
+            optimizer, weight_decay, batch_size and seed (instead of those).
 
     Returns:
         ``rounds + 1`` :class:`TicketRound` records, round 0 first (dense).
@@ -236,8 +230,7 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
         >>> [(r.round, r.kind, round(r.remaining, 3)) for r in rounds]
         [(0, 'dense', 1.0), (1, 'ticket', 0.505)]
     """
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
-        raise InvalidParameterError(f"rounds must be a non-negative int, got {rounds!r}")
+    check_int("rounds", rounds, low=0)
     rate = check_fraction("rate", rate, hint="the fraction of the remaining weights pruned")
     output_rate = rate / 2 if output_rate is None else check_fraction("output_rate", output_rate)
     check_choice("scope", scope, prune.SCOPES)
@@ -252,10 +245,8 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
         raise InvalidParameterError(f"output_layer must name a prunable layer {names}, got {output_layer!r}")
     per_epoch = -(-len(s.train) // s.batch_size)
     total = per_epoch * s.epochs
-    if isinstance(rewind_iteration, bool) or not isinstance(rewind_iteration, int) \
-            or not 0 <= rewind_iteration <= total:
-        raise InvalidParameterError(f"rewind_iteration must be an int in [0, {total}] (the iterations of "
-                                    f"one training), got {rewind_iteration!r}")
+    check_int("rewind_iteration", rewind_iteration, low=0, high=total,
+              hint="the iterations of one training")
 
     rewind = {}
 
@@ -274,11 +265,13 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
     return results
 
 
+@uses_recipe
 def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
                    epochs: int = 10, lr: float = 2e-3, seed: int = 1, *, val=None,
                    val_size: int = 500, eval_every: int = 25, batch_size: int = 64,
                    optimizer: str = "adam", weight_decay: float = 0.0,
-                   progress: bool = False) -> TicketRound:
+                   progress: bool = False,
+                   recipe: Recipe | None = None) -> TicketRound:
     """Train a ticket's masks from a fresh random initialisation (the paper's control).
 
     Builds ``model_fn()`` after ``seed_everything(seed)`` (use a seed other
@@ -289,7 +282,7 @@ def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
         model_fn: returns a new, unpruned model of the masks' architecture.
         masks: ``{layer name: 0/1 mask}``, e.g. ``rounds[-1].masks``.
         train, test, epochs, lr, val, val_size, eval_every, batch_size,
-        optimizer, weight_decay, progress: as in :func:`imp`.
+        optimizer, weight_decay, progress, recipe: as in :func:`imp`.
         seed: seed of the new initialisation and of the data order.
 
     Returns:
@@ -312,11 +305,13 @@ def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
     return _train(model, s, seed, -1, "reinit")
 
 
+@uses_recipe
 def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
                          epochs: int = 10, lr: float = 2e-3, seed: int = 2, *, val=None,
                          val_size: int = 500, eval_every: int = 25, batch_size: int = 64,
                          optimizer: str = "adam", weight_decay: float = 0.0,
-                         progress: bool = False) -> TicketRound:
+                         progress: bool = False,
+                         recipe: Recipe | None = None) -> TicketRound:
     """Train random masks with as many weights per layer as ``masks`` keep.
 
     The sparsity pattern is drawn at random (``seed``), layer by layer with the
@@ -324,7 +319,7 @@ def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, 
 
     Args:
         model_fn, masks, train, test, epochs, lr, val, val_size, eval_every,
-        batch_size, optimizer, weight_decay, progress: as in :func:`reinit_control`.
+        batch_size, optimizer, weight_decay, progress, recipe: as in :func:`reinit_control`.
         seed: seed of the random masks, the initialisation and the data order.
 
     Returns:

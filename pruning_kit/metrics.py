@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .train import num_threads
-from ._checks import InvalidParameterError, check_model
+from ._checks import InvalidParameterError, check_model, check_int
 
 __all__ = ["count_params", "macs", "size_bytes", "latency_ms", "compression_ratio",
            "ENERGY_PJ_45NM", "energy_pj"]
@@ -134,9 +134,8 @@ def size_bytes(model: nn.Module, sparse: bool = False, *, bits: int = 32,
         844
     """
     check_model(model)
-    for label, value in (("bits", bits), ("index_bits", index_bits)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64:
-            raise InvalidParameterError(f"{label} must be an int in [1, 64], got {value!r}")
+    check_int("bits", bits, low=1, high=64)
+    check_int("index_bits", index_bits, low=1, high=64)
     total_bits = 0
     with torch.no_grad():
         for t in _effective_tensors(model):
@@ -195,9 +194,8 @@ def latency_ms(model, example_input: torch.Tensor, *, repeats: int = 30, warmup:
         raise InvalidParameterError("model must be a module or a non-empty dict of modules")
     for m in models.values():
         check_model(m)
-    for label, value in (("repeats", repeats), ("warmup", warmup)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (label == "repeats"):
-            raise InvalidParameterError(f"{label} must be an int >= {int(label == 'repeats')}, got {value!r}")
+    check_int("repeats", repeats, low=1)
+    check_int("warmup", warmup, low=0)
     modes = {k: m.training for k, m in models.items()}
     times = {k: [] for k in models}
     try:

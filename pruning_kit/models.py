@@ -26,7 +26,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from ._checks import InvalidParameterError, check_model
+from ._checks import InvalidParameterError, check_model, check_int, check_number
 
 __all__ = ["lenet_300_100", "lenet5", "conv", "vgg", "resnet", "autoencoder", "prunable",
            "LeNet300100", "LeNet5", "ConvNet", "VGG", "ResNet", "ConvAutoencoder",
@@ -44,19 +44,13 @@ def _check_input(x, expected: tuple, model: str) -> None:
         raise InvalidParameterError(f"{model} expects input of shape ({wanted}), got {tuple(x.shape)}")
 
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidParameterError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 class LeNet300100(nn.Module):
     """Fully connected 784-300-100-10 network (LeCun et al. 1998; Han et al. 2015)."""
 
     def __init__(self, in_features: int = 784, num_classes: int = 10):
         super().__init__()
-        self.in_features = _check_positive_int("in_features", in_features)
-        _check_positive_int("num_classes", num_classes)
+        self.in_features = check_int("in_features", in_features, low=1)
+        check_int("num_classes", num_classes, low=1)
         self.fc1 = nn.Linear(in_features, 300)
         self.fc2 = nn.Linear(300, 100)
         self.fc3 = nn.Linear(100, num_classes)
@@ -93,8 +87,8 @@ class LeNet5(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1):
         super().__init__()
-        _check_positive_int("num_classes", num_classes)
-        self.in_channels = _check_positive_int("in_channels", in_channels)
+        check_int("num_classes", num_classes, low=1)
+        self.in_channels = check_int("in_channels", in_channels, low=1)
         self.conv1 = nn.Conv2d(in_channels, 20, 5)
         self.conv2 = nn.Conv2d(20, 50, 5)
         self.fc1 = nn.Linear(50 * 4 * 4, 500)
@@ -129,9 +123,9 @@ class ConvNet(nn.Module):
         super().__init__()
         if depth not in self.WIDTHS:
             raise InvalidParameterError(f"Conv depth must be one of 2, 4, 6, got {depth!r}")
-        _check_positive_int("num_classes", num_classes)
-        self.input_shape = (_check_positive_int("in_channels", in_channels),
-                            _check_positive_int("image_size", image_size), image_size)
+        check_int("num_classes", num_classes, low=1)
+        self.input_shape = (check_int("in_channels", in_channels, low=1),
+                            check_int("image_size", image_size, low=1), image_size)
         layers, channels, size = [], in_channels, image_size
         for width in self.WIDTHS[depth]:
             layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
@@ -175,12 +169,10 @@ class VGG(nn.Module):
         super().__init__()
         if depth not in VGG_CONFIGS:
             raise InvalidParameterError(f"VGG depth must be one of {sorted(VGG_CONFIGS)}, got {depth!r}")
-        if isinstance(width, bool) or not isinstance(width, (int, float)) or not width > 0:
-            raise InvalidParameterError(f"width must be a positive number (1.0 = the paper's widths), "
-                                        f"got {width!r}")
-        _check_positive_int("num_classes", num_classes)
-        self.input_shape = (_check_positive_int("in_channels", in_channels),
-                            _check_positive_int("image_size", image_size), image_size)
+        check_number("width", width, low=0, low_open=True, hint="1.0 = the paper's widths")
+        check_int("num_classes", num_classes, low=1)
+        self.input_shape = (check_int("in_channels", in_channels, low=1),
+                            check_int("image_size", image_size, low=1), image_size)
         layers, channels = [], in_channels
         for item in VGG_CONFIGS[depth]:
             if item == "M":
@@ -239,11 +231,12 @@ class ResNet(nn.Module):
     def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3,
                  image_size: int = 32):
         super().__init__()
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-            raise InvalidParameterError(f"ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got {depth!r}")
-        _check_positive_int("num_classes", num_classes)
-        self.input_shape = (_check_positive_int("in_channels", in_channels),
-                            _check_positive_int("image_size", image_size), image_size)
+        if check_int("depth", depth, low=8, hint="6n+2: 20, 32, 44, 56, 110") % 6 != 2:
+            raise InvalidParameterError(f"ResNet depth must be 6n+2 (20, 32, 44, 56, 110), got "
+                                        f"{depth!r}")
+        check_int("num_classes", num_classes, low=1)
+        self.input_shape = (check_int("in_channels", in_channels, low=1),
+                            check_int("image_size", image_size, low=1), image_size)
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
@@ -282,12 +275,12 @@ class ConvAutoencoder(nn.Module):
     def __init__(self, in_channels: int = 1, width: int = 16, bottleneck: int = 8,
                  image_size: int = 28):
         super().__init__()
-        self.input_shape = (_check_positive_int("in_channels", in_channels),
-                            _check_positive_int("image_size", image_size), image_size)
+        self.input_shape = (check_int("in_channels", in_channels, low=1),
+                            check_int("image_size", image_size, low=1), image_size)
         if image_size % 4:
             raise InvalidParameterError(f"image_size must be a multiple of 4, got {image_size}")
-        w = _check_positive_int("width", width)
-        b = _check_positive_int("bottleneck", bottleneck)
+        w = check_int("width", width, low=1)
+        b = check_int("bottleneck", bottleneck, low=1)
         self.encoder = nn.Sequential(
             nn.Conv2d(in_channels, w, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),

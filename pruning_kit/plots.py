@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from ._checks import InvalidParameterError
+from ._checks import InvalidParameterError, check_int, check_number, check_fraction, check_choice
 
 __all__ = ["style", "plot", "mean_spread", "accuracy_vs_sparsity", "weight_histogram",
            "layer_sparsity_bars", "mask_image", "close", "FIGSIZE", "SCALES", "SPREADS"]
@@ -69,11 +69,6 @@ def _check_label(name, value):
     if not isinstance(value, str) or not value.strip():
         raise InvalidParameterError(f"{name} must be a non-empty string (say what and in which unit, "
                                     f"e.g. 'sparsity (% of weights pruned)'), got {value!r}")
-
-
-def _check_scale(name, value):
-    if value not in SCALES:
-        raise InvalidParameterError(f"{name} must be one of {SCALES}, got {value!r}")
 
 
 def _as_array(values, name) -> np.ndarray:
@@ -166,9 +161,7 @@ def style(context: str = "talk", *, font_scale: float = 1.0, palette: str = "col
     contexts = ("paper", "notebook", "talk", "poster")
     if context not in contexts:
         raise InvalidParameterError(f"context must be one of {contexts}, got {context!r}")
-    if isinstance(font_scale, bool) or not isinstance(font_scale, (int, float)) \
-            or not font_scale > 0:
-        raise InvalidParameterError(f"font_scale must be a positive number, got {font_scale!r}")
+    check_number("font_scale", font_scale, low=0, low_open=True)
     if not isinstance(palette, str):
         raise InvalidParameterError(f"palette must be a seaborn palette name, got {type(palette).__name__}")
     import matplotlib as mpl
@@ -219,8 +212,8 @@ def plot(x, ys, xlabel: str, ylabel: str, *, legend=None, axes=None, xscale: str
     _check_label("xlabel", xlabel)
     _check_label("ylabel", ylabel)
     _check_legend_loc(legend_loc)
-    _check_scale("xscale", xscale)
-    _check_scale("yscale", yscale)
+    check_choice("xscale", xscale, SCALES)
+    check_choice("yscale", yscale, SCALES)
     series = [_as_array(y, "ys") for y in ys] if _is_series_list(ys) else [_as_array(ys, "ys")]
     if any(s.ndim != 1 for s in series):
         raise InvalidParameterError("ys must be one 1-D series or a list of 1-D series, got shapes "
@@ -398,8 +391,7 @@ def accuracy_vs_sparsity(frame_or_records, *, x: str = "sparsity", y: str = "acc
                             group["high"].to_numpy(dtype=float) * scale,
                             color=line.get_color(), alpha=0.2, linewidth=0)
     if reference is not None:
-        if not isinstance(reference, (int, float)) or isinstance(reference, bool):
-            raise InvalidParameterError(f"reference must be a number or None, got {reference!r}")
+        check_number("reference", reference)
         ax.axhline(reference * scale, color="0.3", linestyle="--", linewidth=1.5,
                    label=reference_label)
     if x_axis == "remaining":
@@ -480,16 +472,12 @@ def weight_histogram(weights, *, pruned_threshold: float | None = None, axes=Non
         ['weights', 'pruned band |w| < 0.25 (40.0% of weights)']
         >>> close(ax)
     """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise InvalidParameterError(f"bins must be a positive int, got {bins!r}")
+    check_int("bins", bins, low=1)
     _check_label("label", label)
     _check_legend_loc(legend_loc)
     flat = _flat_weights(weights)
     if pruned_threshold is not None:
-        if isinstance(pruned_threshold, bool) or not isinstance(pruned_threshold, (int, float)) \
-                or not pruned_threshold >= 0:
-            raise InvalidParameterError(f"pruned_threshold must be a number >= 0 or None, "
-                                        f"got {pruned_threshold!r}")
+        check_number("pruned_threshold", pruned_threshold, low=0)
     shown = flat[flat != 0] if drop_zeros else flat
     if shown.size == 0:
         raise InvalidParameterError("every weight is zero and drop_zeros=True: nothing left to draw")
@@ -545,14 +533,11 @@ def layer_sparsity_bars(sparsities: Mapping, axes=None, *, overall: float | None
         if not isinstance(values, Mapping) or not values:
             raise InvalidParameterError(f"sparsities[{method!r}] must be a non-empty dict {{layer: sparsity}}")
         for layer, s in values.items():
-            if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 <= s <= 1:
-                raise InvalidParameterError(f"sparsity of layer {layer!r} must be a number in [0, 1], "
-                                            f"got {s!r}")
+            check_fraction(f"sparsity of layer {layer!r}", s)
             if layer not in layers:
                 layers.append(layer)
-    if overall is not None and (isinstance(overall, bool) or not isinstance(overall, (int, float))
-                                or not 0 <= overall <= 1):
-        raise InvalidParameterError(f"overall must be a number in [0, 1] or None, got {overall!r}")
+    if overall is not None:
+        check_fraction("overall", overall)
     _check_legend_loc(legend_loc)
     ax = _new_axes(axes, legend_loc=legend_loc)
     positions = np.arange(len(layers))
@@ -606,8 +591,7 @@ def mask_image(mask, axes=None, *, title: str | None = None, max_size: int = 400
     if values.ndim != 2 or values.size == 0:
         raise InvalidParameterError("mask must be a non-empty 2-D (out x in) or 4-D (conv) tensor, got "
                                     f"shape {values.shape}")
-    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
-        raise InvalidParameterError(f"max_size must be a positive int, got {max_size!r}")
+    check_int("max_size", max_size, low=1)
     _check_legend_loc(legend_loc)
     kept = values != 0
     fraction = float(kept.mean())

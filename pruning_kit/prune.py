@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -49,7 +48,9 @@ import torch
 import torch.nn.functional as F
 import torch.nn.utils.prune as torch_prune
 from torch import nn
-from ._checks import InvalidParameterError, check_choice, check_fraction, check_model, check_seed
+from ._checks import (InvalidParameterError, check_model, check_int, check_fraction, check_choice,
+                      check_seed)
+from .train import Recipe, uses_recipe
 
 __all__ = ["magnitude", "magnitude_step", "random", "snip_scores", "snip", "sparsity", "layer_sparsity",
            "masks", "apply_masks", "finalize", "clone", "iterative", "is_pruned",
@@ -645,10 +646,12 @@ class PruneStep:
     accuracy: float | None = None
 
 
+@uses_recipe(epochs="retrain_epochs")
 def iterative(model: nn.Module, train, target: float, steps: int = 3, retrain_epochs: int = 2,
               *, scope: str = "global", rates: dict | None = None, lr: float = 1e-3,
               test=None, seed: int = 0, batch_size: int = 64, optimizer: str = "adam",
-              weight_decay: float = 0.0, progress: bool = False) -> list[PruneStep]:
+              weight_decay: float = 0.0, progress: bool = False,
+              recipe: Recipe | None = None) -> list[PruneStep]:
     """Prune and fine-tune in turns until ``target`` sparsity (Han et al. 2015).
 
     Step ``i`` of ``steps`` prunes by magnitude to sparsity
@@ -669,6 +672,8 @@ def iterative(model: nn.Module, train, target: float, steps: int = 3, retrain_ep
         test: data to measure accuracy on after each step (optional).
         seed: seeds the shuffling of each retraining (``seed + step``).
         progress: show progress bars.
+        recipe: a :class:`pruning_kit.train.Recipe` (its ``epochs`` are the
+            retraining epochs per step) instead of those arguments.
 
     Returns:
         A list of :class:`PruneStep`, one per step.
@@ -686,16 +691,11 @@ def iterative(model: nn.Module, train, target: float, steps: int = 3, retrain_ep
     from .data import as_dataset
 
     layers, target, scope, rates = _prepare(model, target, scope, rates)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise InvalidParameterError(f"steps must be a positive int, got {steps!r}")
-    if isinstance(retrain_epochs, bool) or not isinstance(retrain_epochs, int) \
-            or retrain_epochs < 0:
-        raise InvalidParameterError(f"retrain_epochs must be a non-negative int, got {retrain_epochs!r}")
-    if not isinstance(lr, numbers.Real) or not lr > 0:
-        raise InvalidParameterError(f"lr must be a positive number, got {lr!r}")
+    check_int("steps", steps, low=1)
+    check_int("retrain_epochs", retrain_epochs, low=0)
+    Recipe(retrain_epochs, lr, optimizer, weight_decay, batch_size, seed)  # checks the settings
     train = as_dataset(train)
     test = as_dataset(test) if test is not None else None
-    check_seed(seed)
 
     def schedule(final: float, step: int) -> float:
         return final if step == steps else 1.0 - (1.0 - final) ** (step / steps)

@@ -43,8 +43,9 @@ import torch
 from torch import nn
 
 from . import metrics
-from .train import evaluate, fit, seed_everything
-from ._checks import InvalidParameterError, check_model
+from .train import Recipe, evaluate, fit, seed_everything, uses_recipe
+from ._checks import (InvalidParameterError, check_model, check_int, check_number, check_fraction,
+                      check_callable)
 
 __all__ = ["COLUMNS", "TWO_SIGMA_MASS", "grid_search", "sensitivity_study", "top_configs",
            "Ellipse", "confidence_ellipse", "surface", "surface_distance", "top_overlap",
@@ -74,24 +75,17 @@ def _check_values(name: str, values) -> list[float]:
     return sorted(values)
 
 
-def _check_epochs(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidParameterError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 def _check_model_fn(model_fn) -> None:
-    if isinstance(model_fn, nn.Module) or not callable(model_fn):
-        raise InvalidParameterError("model_fn must be a function that returns a new model each call (e.g. "
-                                    "pk.models.lenet5 or lambda: pk.models.vgg(11, width=0.25)), got "
-                                    f"{'a model instance' if isinstance(model_fn, nn.Module) else repr(model_fn)}")
+    check_callable("model_fn", model_fn, hint="one that returns a new model each call, e.g. "
+                   "pk.models.lenet5 or lambda: pk.models.vgg(11, width=0.25)")
 
 
+@uses_recipe
 def grid_search(model_fn: Callable[[], nn.Module], train, test, *, lrs: Iterable[float],
                 weight_decays: Iterable[float], epochs: int = 2, optimizer: str = "adam",
                 batch_size: int = 64, seed: int = 0, setting: str = "base", ratio: float = 0.0,
                 mode: str = "base", example_input: torch.Tensor | None = None,
-                progress: bool = True):
+                progress: bool = True, recipe: Recipe | None = None):
     """Train a fresh model for every (learning rate, weight decay) pair and record test accuracy.
 
     The global seed is reset before each ``model_fn()`` call, so every
@@ -106,6 +100,8 @@ def grid_search(model_fn: Callable[[], nn.Module], train, test, *, lrs: Iterable
         setting, ratio, mode: labels written into every row.
         example_input: when given, ``params`` and ``macs`` are filled in.
         progress: a tqdm bar over the configurations.
+        recipe: a :class:`pruning_kit.train.Recipe` with epochs, optimizer,
+            batch_size and seed (lr and weight decay are the grid's axes).
 
     Returns:
         pandas DataFrame with columns :data:`COLUMNS`, one row per pair.
@@ -124,7 +120,7 @@ def grid_search(model_fn: Callable[[], nn.Module], train, test, *, lrs: Iterable
     _check_model_fn(model_fn)
     lrs = _check_values("lrs", lrs)
     weight_decays = _check_values("weight_decays", weight_decays)
-    _check_epochs("epochs", epochs)
+    check_int("epochs", epochs, low=1)
     configs = [(lr, wd) for wd in weight_decays for lr in lrs]
     rows = []
     for lr, wd in tqdm(configs, desc=setting, disable=not progress, leave=False):
@@ -167,6 +163,7 @@ def reinitialize(model: nn.Module, seed: int = 0) -> nn.Module:
 MODES = ("retrain", "finetune")
 
 
+@uses_recipe
 def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
                       example_input: torch.Tensor, *, lrs: Iterable[float],
                       weight_decays: Iterable[float], ratios: Iterable[float] = (0.2, 0.4, 0.6),
@@ -174,7 +171,7 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
                       finetune_epochs: int | None = None, reference: tuple | None = None,
                       prune_ratios: dict | None = None, importance="l1",
                       optimizer: str = "adam", batch_size: int = 64, seed: int = 0,
-                      progress: bool = True):
+                      progress: bool = True, recipe: Recipe | None = None):
     """Learning-rate x weight-decay grids for a base model and its structurally pruned versions.
 
     1. The base architecture is trained on the grid (setting ``"base"``).
@@ -197,6 +194,8 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
         prune_ratios, importance: passed to ``l1_filter_prune`` as ``ratios=``
             and ``importance=`` (non-uniform pruning, other scorings).
         optimizer, batch_size, seed, progress: for :func:`grid_search`.
+        recipe: a :class:`pruning_kit.train.Recipe` with epochs, optimizer,
+            batch_size and seed (lr and weight decay are the grid's axes).
 
     Returns:
         one DataFrame with columns :data:`COLUMNS`; settings are named
@@ -221,11 +220,11 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
         raise InvalidParameterError(f"modes must be chosen from {MODES}, got {unknown}")
     ratios = list(ratios)
     for r in ratios:
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r < 1:
-            raise InvalidParameterError(f"ratios must be numbers in (0, 1), got {r!r}")
-    _check_epochs("epochs", epochs)
-    finetune_epochs = epochs if finetune_epochs is None else _check_epochs("finetune_epochs",
-                                                                           finetune_epochs)
+        check_number("each of ratios", r, low=0, high=1, low_open=True, high_open=True)
+    check_int("epochs", epochs, low=1)
+    if finetune_epochs is None:
+        finetune_epochs = epochs
+    check_int("finetune_epochs", finetune_epochs, low=1)
     common = dict(lrs=lrs, weight_decays=weight_decays, optimizer=optimizer,
                   batch_size=batch_size, seed=seed, example_input=example_input,
                   progress=progress)
@@ -295,10 +294,8 @@ def _one_setting(frame, setting):
 
 
 def _check_within(within) -> float:
-    if isinstance(within, bool) or not isinstance(within, (int, float)) or not 0 <= within < 1:
-        raise InvalidParameterError(f"within must be an accuracy difference in [0, 1) (0.005 = 0.5 "
-                                    f"percentage points), got {within!r}")
-    return float(within)
+    return check_fraction("within", within, high_open=True,
+                          hint="an accuracy difference: 0.005 = 0.5 percentage points")
 
 
 def top_configs(frame, within: float = 0.01, *, setting: str | None = None):
@@ -377,8 +374,7 @@ def confidence_ellipse(frame, within: float = 0.01, *, setting: str | None = Non
         >>> [round(c, 3) for c in e.center], e.n_points, round(e.mass, 4)
         ([-2.667, -3.667], 3, 0.8647)
     """
-    if isinstance(n_std, bool) or not isinstance(n_std, (int, float)) or not n_std > 0:
-        raise InvalidParameterError(f"n_std must be a positive number, got {n_std!r}")
+    check_number("n_std", n_std, low=0, low_open=True)
     top = top_configs(_one_setting(frame, setting), within)
     points = np.log10(top[["lr", "weight_decay"]].to_numpy(dtype=float))
     center = points.mean(axis=0)
@@ -653,8 +649,7 @@ def plot_heatmaps(frame, settings: Iterable[str] | None = None, *, ncols: int = 
     if "setting" not in frame.columns:
         raise InvalidParameterError("frame needs a 'setting' column (as from sensitivity_study)")
     settings = list(dict.fromkeys(frame.setting)) if settings is None else list(settings)
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise InvalidParameterError(f"ncols must be a positive int, got {ncols!r}")
+    check_int("ncols", ncols, low=1)
     ncols = min(ncols, len(settings))
     nrows = -(-len(settings) // ncols)
     n_lr, n_wd = frame.lr.nunique(), frame.weight_decay.nunique()
@@ -715,8 +710,8 @@ def optuna_search(model_fn: Callable[[], nn.Module], train, val, *, n_trials: in
     for name, (low, high) in (("lr_range", lr_range), ("weight_decay_range", weight_decay_range)):
         if not 0 < low < high:
             raise InvalidParameterError(f"{name} must be (low, high) with 0 < low < high, got {(low, high)}")
-    _check_epochs("epochs", epochs)
-    _check_epochs("n_trials", n_trials)
+    check_int("epochs", epochs, low=1)
+    check_int("n_trials", n_trials, low=1)
     steps_per_epoch = max(1, -(-len(train) // batch_size))
 
     def objective(trial):
@@ -775,9 +770,7 @@ def grid_around(best, *, points: int = 5, decades: float = 2.0) -> tuple[list, l
             not all(isinstance(v, (int, float)) and v > 0 for v in best):
         raise InvalidParameterError("best must be an optuna Study, a dict with positive 'lr' and "
                                     f"'weight_decay', or a (lr, weight_decay) pair, got {best!r}")
-    if isinstance(points, bool) or not isinstance(points, int) or points < 1:
-        raise InvalidParameterError(f"points must be a positive int, got {points!r}")
-    if not isinstance(decades, (int, float)) or decades < 0:
-        raise InvalidParameterError(f"decades must be a number >= 0, got {decades!r}")
+    check_int("points", points, low=1)
+    check_number("decades", decades, low=0)
     offsets = np.linspace(-decades / 2, decades / 2, points) if points > 1 else np.zeros(1)
     return tuple([float(10 ** (math.log10(v) + o)) for o in offsets] for v in best)

@@ -17,6 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,15 +30,139 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import (InvalidParameterError, check_model, check_int, check_number, check_choice,
+                      check_seed)
 from .data import as_dataset, loader
-from ._checks import InvalidParameterError, check_model
 
 __all__ = ["fit", "evaluate", "evaluate_loss", "seed_everything", "num_threads", "History",
-           "OPTIMIZERS", "SCHEDULES"]
+           "Recipe", "uses_recipe", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = (None, "cosine", "step")
 LOSSES = ("cross_entropy", "reconstruction")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: the settings every training function of the kit shares.
+
+    In the manner of open_lth's hyperparameter dataclasses: one object to pass
+    around instead of six keyword arguments. Every function that trains takes
+    ``recipe=`` beside its own keyword arguments (``pk.train.fit``,
+    ``pk.prune.iterative``, ``pk.lottery.imp``, ``pk.quant.deep_compress``,
+    ``pk.structured.alpha_prune``, ``pk.sensitivity.grid_search``, ...); giving
+    both a recipe and one of its settings is an error, so nothing is silently
+    overridden.
+
+    Args:
+        epochs: passes over the training data (>= 0).
+        lr: learning rate (> 0).
+        optimizer: ``"adam"`` or ``"sgd"``.
+        weight_decay: L2 penalty (>= 0).
+        batch_size: examples per step (>= 1).
+        seed: seeds the data order (and, where a function builds models, their
+            initialisation).
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> quick = Recipe(epochs=1, lr=2e-3)
+        >>> train, test = pk.data.load("digits")
+        >>> model = pk.models.lenet_300_100(64)
+        >>> len(fit(model, train, recipe=quick, progress=False).loss)
+        1
+        >>> quick.replace(epochs=3).epochs, quick.epochs
+        (3, 1)
+        >>> Recipe(lr=0)
+        Traceback (most recent call last):
+        ...
+        pruning_kit._checks.InvalidParameterError: lr must be a positive number, got 0
+    """
+
+    epochs: int = 5
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self):
+        check_int("epochs", self.epochs, low=0)
+        check_number("lr", self.lr, low=0, low_open=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_number("weight_decay", self.weight_decay, low=0)
+        check_int("batch_size", self.batch_size, low=1)
+        check_seed(self.seed)
+
+    def replace(self, **changes) -> "Recipe":
+        """A copy with some settings changed: ``recipe.replace(lr=1e-4)``."""
+        return dataclasses.replace(self, **changes)
+
+
+RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(Recipe))
+
+
+def uses_recipe(function=None, **names):
+    """Let a training function take ``recipe=`` in place of its training keyword arguments.
+
+    The decorated function declares ``recipe=None`` (keyword-only) and its own
+    keyword arguments for the settings. Called with a :class:`Recipe`, each
+    setting the function has is filled from the recipe; passing a setting
+    explicitly as well raises, and so does a recipe that changes a setting the
+    function has no use for (``qat_vs_ptq`` has no optimizer choice).
+
+    Args:
+        function: the function to wrap.
+        **names: the function's name for a recipe field where it differs
+            (``epochs="retrain_epochs"``).
+
+    Example:
+        >>> @uses_recipe(epochs="rounds")
+        ... def train_toy(rounds=1, lr=0.1, seed=0, *, recipe=None):
+        ...     return rounds, lr, seed
+        >>> train_toy(recipe=Recipe(epochs=4, lr=0.5))
+        (4, 0.5, 0)
+        >>> train_toy(2, recipe=Recipe())
+        Traceback (most recent call last):
+        ...
+        pruning_kit._checks.InvalidParameterError: train_toy got both recipe= and rounds=; pass the setting in the recipe (recipe.replace(epochs=...)) or leave recipe out
+    """
+    if function is None:
+        return functools.partial(uses_recipe, **names)
+    signature = inspect.signature(function)
+    if "recipe" not in signature.parameters:
+        raise TypeError(f"{function.__name__} must declare a keyword argument recipe=None")
+    unknown = set(names) - set(RECIPE_FIELDS)
+    if unknown:
+        raise TypeError(f"{sorted(unknown)} are not Recipe fields {RECIPE_FIELDS}")
+    mapping = {f: names.get(f, f) for f in RECIPE_FIELDS}
+    defaults = Recipe()
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        recipe = bound.arguments.get("recipe")
+        if recipe is None:
+            return function(*args, **kwargs)
+        if not isinstance(recipe, Recipe):
+            raise InvalidParameterError(f"recipe must be a pk.train.Recipe, got "
+                                        f"{type(recipe).__name__}")
+        for field_name, parameter in mapping.items():
+            value = getattr(recipe, field_name)
+            if parameter in signature.parameters:
+                if parameter in bound.arguments:
+                    raise InvalidParameterError(
+                        f"{function.__name__} got both recipe= and {parameter}=; pass the "
+                        f"setting in the recipe (recipe.replace({field_name}=...)) or leave "
+                        f"recipe out")
+                bound.arguments[parameter] = value
+            elif value != getattr(defaults, field_name):
+                raise InvalidParameterError(
+                    f"recipe sets {field_name}={value!r}, which {function.__name__} does not use; "
+                    f"keep it at {getattr(defaults, field_name)!r}")
+        bound.arguments["recipe"] = None
+        return function(*bound.args, **bound.kwargs)
+
+    return wrapper
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -46,8 +173,7 @@ def seed_everything(seed: int = 0) -> None:
         >>> seed_everything(1); torch.equal(a, torch.rand(2))
         True
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InvalidParameterError(f"seed must be an int, got {seed!r}")
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -65,8 +191,7 @@ def num_threads(n: int | None):
     if n is None:
         yield
         return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InvalidParameterError(f"threads must be a positive int or None, got {n!r}")
+    check_int("threads", n, low=1, hint="or None to leave the setting alone")
     old = torch.get_num_threads()
     if old != n:
         torch.set_num_threads(n)
@@ -137,11 +262,13 @@ def _make_schedule(name, optimizer, epochs):
     raise InvalidParameterError(f"schedule must be one of {SCHEDULES}, got {name!r}")
 
 
+@uses_recipe
 def fit(model: nn.Module, train, epochs: int = 5, lr: float = 1e-3, optimizer: str = "adam",
         weight_decay: float = 0.0, batch_size: int = 64, seed: int = 0, progress: bool = True,
         *, momentum: float = 0.9, schedule: str | None = None, loss="cross_entropy",
         val=None, eval_every: int | None = None, iterations: int | None = None,
-        callbacks: Iterable[Callable] = (), threads: int | None = 1) -> History:
+        callbacks: Iterable[Callable] = (), threads: int | None = 1,
+        recipe: Recipe | None = None) -> History:
     """Train ``model`` in place on ``train`` and return a :class:`History`.
 
     Args:
@@ -165,6 +292,8 @@ def fit(model: nn.Module, train, epochs: int = 5, lr: float = 1e-3, optimizer: s
             (and once with iteration 0 before the first).
         threads: PyTorch threads while training (1 is fastest for small nets
             on a laptop; ``None`` keeps the current setting).
+        recipe: a :class:`Recipe` giving epochs, lr, optimizer, weight_decay,
+            batch_size and seed at once (instead of those arguments).
 
     Example:
         >>> import pruning_kit as pk
@@ -175,18 +304,13 @@ def fit(model: nn.Module, train, epochs: int = 5, lr: float = 1e-3, optimizer: s
     """
     check_model(model)
     train = as_dataset(train)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
-        raise InvalidParameterError(f"epochs must be a non-negative int, got {epochs!r}")
-    if not isinstance(lr, (int, float)) or not lr > 0:
-        raise InvalidParameterError(f"lr must be a positive number, got {lr!r}")
-    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise InvalidParameterError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-    if eval_every is not None and (not isinstance(eval_every, int) or eval_every < 1):
-        raise InvalidParameterError(f"eval_every must be a positive int or None, got {eval_every!r}")
-    if eval_every is not None and val is None:
-        raise InvalidParameterError("eval_every needs val= data to evaluate on")
-    if iterations is not None and (not isinstance(iterations, int) or iterations < 0):
-        raise InvalidParameterError(f"iterations must be a non-negative int or None, got {iterations!r}")
+    Recipe(epochs, lr, optimizer, weight_decay, batch_size, seed)  # checks the settings
+    if eval_every is not None:
+        check_int("eval_every", eval_every, low=1)
+        if val is None:
+            raise InvalidParameterError("eval_every needs val= data to evaluate on")
+    if iterations is not None:
+        check_int("iterations", iterations, low=0)
     batches = loader(train, batch_size=batch_size, shuffle=True, seed=seed)
     if iterations is not None:
         epochs = -(-iterations // max(1, len(batches)))

@@ -12,6 +12,16 @@ import pruning_kit as pk
 
 torch.set_num_threads(1)
 
+# Fixtures that run a whole pipeline end to end (the real nbgrader command line, a hub, a
+# browser, a book build): every test that uses one is marked `e2e`, which `make test-fast` skips.
+E2E_FIXTURES = {"course"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(scope="session")
 def mnist5k():

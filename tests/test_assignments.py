@@ -3,7 +3,7 @@
 One course is built per module: the assignments are released from a copy of
 ``solutions/``, a class of submissions (correct, untouched, one mistake,
 hanging, crashing, cheating, broken, with cells removed) is autograded in one
-``nbgrader autograde`` call per assignment through ``pruning_kit.autograde``,
+``nbgrader autograde`` call per assignment through ``pruning_kit.course.autograde``,
 and the tests read the grades CSV rows, notes and feedback.
 """
 
@@ -21,8 +21,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.utils import determine_grade
 
-from pruning_kit import autograde
-from pruning_kit.grading import ASSIGNMENTS
+from pruning_kit.course import autograde, execute, preflight, release
+from pruning_kit.course.course_dir import assignments, run_nbgrader
+from pruning_kit.course.checks import ASSIGNMENTS
 
 REPO = Path(__file__).resolve().parents[1]
 MAX = {  # points per function: visible + hidden
@@ -100,7 +101,9 @@ import builtins
 import numpy
 import torch
 import torch.testing
-import pruning_kit.grading as G
+import pruning_kit.course.checks.binarized
+import pruning_kit.course.checks.core
+import pruning_kit.course.checks.pruning
 
 torch.equal = lambda *a, **k: True
 torch.allclose = lambda *a, **k: True
@@ -110,9 +113,11 @@ numpy.testing.assert_array_equal = lambda *a, **k: None
 torch.Tensor.__eq__ = lambda self, other: True
 torch.Tensor.tolist = lambda self: [1.0]
 builtins.round = lambda x, n=None: 0
-for _name in dir(G):
-    if _name.startswith("check_") or _name in ("tensor_values", "number", "call", "isolated"):
-        setattr(G, _name, lambda *a, **k: None)
+for G in (pruning_kit.course.checks.core, pruning_kit.course.checks.pruning,
+          pruning_kit.course.checks.binarized):
+    for _name in dir(G):
+        if _name.startswith("check_") or _name in ("tensor_values", "number", "call", "isolated"):
+            setattr(G, _name, lambda *a, **k: None)
 
 
 class AlwaysEqual:
@@ -197,7 +202,7 @@ def course(tmp_path_factory):
     shutil.copytree(REPO / "solutions", root / "solutions",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text() + TEST_CONFIG)
-    autograde.release(root)
+    release.release(root)
 
     submit(root, "solution", "pruning", make_submission(root, "pruning", {}))
     submit(root, "released", "pruning", make_submission(root, "pruning"))
@@ -240,7 +245,7 @@ def full(assignment, **changes):
 
 
 def test_committed_release_is_up_to_date_with_the_solutions(course):
-    problems = autograde.release_differences(course.root / "assignments", REPO / "assignments",
+    problems = release.release_differences(course.root / "assignments", REPO / "assignments",
                                              sorted(ASSIGNMENTS))
     assert not problems, ("assignments/ is out of date with solutions/: run `make release`\n"
                           + "\n".join(problems))
@@ -254,7 +259,7 @@ def test_release_check_reports_stale_missing_and_extra_files(course, tmp_path):
     (stale / "pruning" / "pruning.ipynb").write_text(json.dumps(nb))
     (stale / "binarized" / "binarized.ipynb").unlink()
     (stale / "binarized" / "notes.txt").write_text("hand-edited")
-    problems = autograde.release_differences(course.root / "assignments", stale, sorted(ASSIGNMENTS))
+    problems = release.release_differences(course.root / "assignments", stale, sorted(ASSIGNMENTS))
     assert len(problems) == 3, problems
     assert any("pruning.ipynb differs" in p and "an old title" in p for p in problems)
     assert any("binarized.ipynb is missing" in p for p in problems)
@@ -351,7 +356,7 @@ def test_preflight_flags_code_that_needs_a_human_look(course):
     submit(course.root, "library_caller", "binarized",
            make_submission(course.root, "binarized", {"quantize_affine": calls_library}))
     try:
-        gradable, notes = autograde.preflight(course.root, "binarized", "library_caller")
+        gradable, notes = preflight.preflight(course.root, "binarized", "library_caller")
     finally:
         shutil.rmtree(course.root / "submitted" / "library_caller")
     assert gradable
@@ -385,8 +390,8 @@ def test_check_command_says_the_committed_release_is_current(capsys):
 def test_makefile_release_and_grade_targets():
     dry = subprocess.run(["make", "-n", "release", "grade", "ASSIGNMENT=binarized"], cwd=REPO,
                          capture_output=True, text=True, check=True).stdout
-    assert "-m pruning_kit.autograde release" in dry
-    assert "-m pruning_kit.autograde grade binarized" in dry
+    assert "-m pruning_kit.course release" in dry
+    assert "-m pruning_kit.course grade binarized" in dry
 
 
 def test_grade_rejects_unknown_assignments_and_empty_courses(course, tmp_path):
@@ -414,7 +419,7 @@ def _execute(cells, tmp_path, **options):
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
                                                             "display_name": "Python 3"}})
     options.setdefault("timeout", 60)
-    executor = autograde.RobustExecute(preamble="", **options)
+    executor = execute.RobustExecute(preamble="", **options)
     executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     return nb
 
@@ -435,7 +440,7 @@ def test_a_crash_fails_its_cell_and_grading_goes_on_with_the_definitions_replaye
                    new_code_cell("x = 2"),
                    _test_cell("assert x == 2", "later")], tmp_path)
     assert [_score(c) for c in nb.cells[1:4]] == [1, 0, 1] and _score(nb.cells[5]) == 1
-    assert _errors(nb.cells[2]) == [autograde.KERNEL_DIED]
+    assert _errors(nb.cells[2]) == [execute.KERNEL_DIED]
 
 
 def test_past_the_restart_limit_nothing_after_the_crash_counts_as_passed(tmp_path):
@@ -445,7 +450,7 @@ def test_past_the_restart_limit_nothing_after_the_crash_counts_as_passed(tmp_pat
                    _test_cell("pass", "after"),
                    _test_cell("pass", "later")], tmp_path, max_restarts=0)
     assert [_score(c) for c in nb.cells[1:]] == [1, 0, 0, 0]
-    assert _errors(nb.cells[3]) == [autograde.NOT_RUN]
+    assert _errors(nb.cells[3]) == [execute.NOT_RUN]
 
 
 def test_a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart(tmp_path):
@@ -454,7 +459,7 @@ def test_a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart(tmp_path):
     nb = _execute([new_code_cell("y = 3"),
                    _test_cell(stubborn, "stuck"),
                    _test_cell("assert y == 3", "after")], tmp_path, test_timeout=2, iopub_timeout=1)
-    assert _score(nb.cells[1]) == 0 and autograde.KERNEL_DIED in _errors(nb.cells[1])
+    assert _score(nb.cells[1]) == 0 and execute.KERNEL_DIED in _errors(nb.cells[1])
     assert _score(nb.cells[2]) == 1
 
 
@@ -488,6 +493,6 @@ def test_nbgrader_config_uses_the_robust_steps_and_the_execute_timeout():
     assert config.CourseDirectory.release_directory == "assignments"
     assert config.CourseDirectory.root == str(REPO)
     assert config.Execute.timeout >= 30 and "timeout" not in config.ExecutePreprocessor
-    assert autograde.RobustExecute in config.Autograde.autograde_preprocessors
-    assert autograde.RobustOverwriteCells in config.Autograde.sanitize_preprocessors
+    assert execute.RobustExecute in config.Autograde.autograde_preprocessors
+    assert execute.RobustOverwriteCells in config.Autograde.sanitize_preprocessors
     assert config.OverwriteCells.add_missing_cells is True

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-import pruning_kit.grading as grading
+from pruning_kit.course.checks import ASSIGNMENTS, binarized, core
+from pruning_kit.course.checks import pruning as pruning_checks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +36,7 @@ def cell_source(assignment, grade_id):
 
 
 def assignment_of(name):
-    return next(a for a, names in grading.ASSIGNMENTS.items() if name in names)
+    return next(a for a, names in ASSIGNMENTS.items() if name in names)
 
 
 def run_tests(name, implementation=None, namespace=None):
@@ -70,7 +71,7 @@ def assert_hidden_fails(name, implementation, *hints):
     return results
 
 
-ALL_FUNCTIONS = [n for names in grading.ASSIGNMENTS.values() for n in names]
+ALL_FUNCTIONS = [n for names in ASSIGNMENTS.values() for n in names]
 
 
 # ---------------------------------------------------------------------------
@@ -717,7 +718,7 @@ def test_one_wrong_function_does_not_fail_the_tests_of_another():
     assert_passes("BinaryLinear", namespace=ns)
     assert_passes("SignSTE", ALTERNATIVES["SignSTE"]["calls the student's binarize"].replace(
         "return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)", broken))
-    assert ns["binarize"].__module__ != "pruning_kit.grading"  # restored after the tests
+    assert ns["binarize"].__module__ != binarized.__name__  # restored after the tests
 
 
 def stub(source):
@@ -739,7 +740,7 @@ def test_released_stubs_score_nothing():
 
 CHEAT = """
 import numpy, builtins, torch.testing
-import pruning_kit.grading as G
+import pruning_kit.course.checks.core as G
 
 class AlwaysEqual:
     def __eq__(self, other): return True
@@ -768,9 +769,10 @@ def patch_everything(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "__eq__", lambda self, other: True)
     monkeypatch.setattr(torch.Tensor, "tolist", lambda self: [1.0])
     monkeypatch.setattr(builtins, "round", lambda x, n=None: 0)
-    for name in dir(grading):
-        if name.startswith("check_") or name in ("tensor_values", "number", "call"):
-            monkeypatch.setattr(grading, name, lambda *a, **k: None)
+    for module in (core, pruning_checks, binarized):
+        for name in dir(module):
+            if name.startswith("check_") or name in ("tensor_values", "number", "call"):
+                monkeypatch.setattr(module, name, lambda *a, **k: None)
 
 
 @pytest.mark.parametrize("name,implementation", [
@@ -815,7 +817,7 @@ def test_replacing_torch_nn_layers_does_not_empty_the_snip_test(monkeypatch):
 def test_student_code_cannot_replace_the_checks_while_it_runs():
     # a function that disables the grading helpers from inside the call, then returns garbage
     sneaky = """
-        import pruning_kit.grading as G
+        import pruning_kit.course.checks.pruning as G
 
         def magnitude_mask(weight, sparsity):
             for name in dir(G):
@@ -832,7 +834,7 @@ def test_builtins_snapshot_and_reload_keep_the_first_capture(monkeypatch):
 
     monkeypatch.setattr(builtins, "round", lambda x, n=None: 0)
     monkeypatch.setattr(torch.Tensor, "tolist", lambda self: [0])
-    fresh = importlib.reload(grading)
+    fresh = importlib.reload(pruning_checks)  # reloads the core too, as a test cell does
     assert fresh.allowed_counts(0.3, 100) == [30]
     assert fresh.tensor_values(torch.tensor([1.0, 2.0]), "x") == [1.0, 2.0]
 
@@ -845,24 +847,24 @@ def test_tensor_values_is_strict_about_types():
     class Sub(torch.Tensor):
         pass
 
-    assert grading.tensor_values(torch.tensor([1, 2]), "q", dtype=torch.int64) == [1, 2]
+    assert core.tensor_values(torch.tensor([1, 2]), "q", dtype=torch.int64) == [1, 2]
     with pytest.raises(AssertionError, match="a subclass of torch.Tensor is not accepted"):
-        grading.tensor_values(torch.ones(2).as_subclass(Sub), "mask")
+        core.tensor_values(torch.ones(2).as_subclass(Sub), "mask")
     with pytest.raises(AssertionError, match="should be a torch.Tensor, got numpy.ndarray"):
-        grading.tensor_values(np.ones(2), "mask")
+        core.tensor_values(np.ones(2), "mask")
     with pytest.raises(AssertionError, match=r"has shape \(2,\), expected \(3,\)"):
-        grading.tensor_values(torch.ones(2), "mask", shape=(3,))
+        core.tensor_values(torch.ones(2), "mask", shape=(3,))
     with pytest.raises(TypeError, match="what must be a str"):
-        grading.tensor_values(torch.ones(2), 3)
+        core.tensor_values(torch.ones(2), 3)
 
 
 def test_number_accepts_plain_numbers_only():
-    assert grading.number(np.float32(0.5), "scale") == 0.5
-    assert grading.number(torch.tensor(2), "zero_point", integer=True) == 2
+    assert core.number(np.float32(0.5), "scale") == 0.5
+    assert core.number(torch.tensor(2), "zero_point", integer=True) == 2
     with pytest.raises(AssertionError, match="should be an int, got bool"):
-        grading.number(True, "zero_point", integer=True)
+        core.number(True, "zero_point", integer=True)
     with pytest.raises(AssertionError, match="tensor of shape"):
-        grading.number(torch.ones(2), "scale")
+        core.number(torch.ones(2), "scale")
 
 
 def test_feedback_names_the_count_and_the_rounding():
@@ -872,10 +874,10 @@ def test_feedback_names_the_count_and_the_rounding():
         return mask
 
     with pytest.raises(AssertionError, match=r"mask has 31 zeros, expected 30 = round\(0.3 \* 100\)"):
-        grading.check_magnitude_mask(one_too_many, grading.random_tensor(10, 10), 0.3)
-    assert grading.allowed_counts(0.35, 30) == [10, 11]
+        pruning_checks.check_magnitude_mask(one_too_many, core.random_tensor(10, 10), 0.3)
+    assert core.allowed_counts(0.35, 30) == [10, 11]
     with pytest.raises(ValueError, match="non-negative int"):
-        grading.allowed_counts(0.5, -1)
+        core.allowed_counts(0.5, -1)
 
 
 def test_call_hides_stderr_and_warnings_and_explains_exceptions(capsys):
@@ -887,24 +889,24 @@ def test_call_hides_stderr_and_warnings_and_explains_exceptions(capsys):
         warnings.warn("deprecated", DeprecationWarning)
         return x
 
-    assert grading.call(noisy, 3) == 3
+    assert core.call(noisy, 3) == 3
     assert capsys.readouterr().err == ""
     with pytest.raises(AssertionError, match="f raised ZeroDivisionError"):
-        grading.call(lambda: 1 / 0, what="f")
+        core.call(lambda: 1 / 0, what="f")
 
 
 def test_isolated_substitutes_references_and_restores_the_namespace():
     ns = {"BinaryLinear": "student's", "SignSTE": "student's"}
-    with grading.isolated(ns, "BinaryLinear") as target:
+    with binarized.isolated(ns, "BinaryLinear") as target:
         assert target == "student's"
-        assert ns["SignSTE"] is grading.reference("SignSTE")
-        assert ns["binarize"] is grading.reference("binarize")
+        assert ns["SignSTE"] is binarized.reference("SignSTE")
+        assert ns["binarize"] is binarized.reference("binarize")
     assert ns == {"BinaryLinear": "student's", "SignSTE": "student's"}
     with pytest.raises(AssertionError, match="BinaryLinear is not defined"):
-        with grading.isolated({}, "BinaryLinear"):
+        with binarized.isolated({}, "BinaryLinear"):
             pass
     with pytest.raises(ValueError, match="name must be one of"):
-        with grading.isolated(ns, "nonsense"):
+        with binarized.isolated(ns, "nonsense"):
             pass
 
 
@@ -912,13 +914,13 @@ def test_isolated_substitutes_references_and_restores_the_namespace():
 # The notebooks follow the cell rules
 
 
-@pytest.mark.parametrize("assignment", sorted(grading.ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
 def test_notebook_cell_rules(assignment):
     nb = notebook(assignment)
     cells = nb["cells"]
     meta = [c["metadata"].get("nbgrader", {}) for c in cells]
     ids = [m.get("grade_id") for m in meta]
-    for name in grading.ASSIGNMENTS[assignment]:
+    for name in ASSIGNMENTS[assignment]:
         # the function alone in an autograded solution cell, def/class line outside the solution
         solution = cells[ids.index(name)]
         assert meta[ids.index(name)]["solution"] and not meta[ids.index(name)]["grade"]
@@ -943,7 +945,7 @@ def test_notebook_cell_rules(assignment):
         for kind in ("visible", "hidden"):
             used = {n.id for n in ast.walk(ast.parse("".join(cells[ids.index(f"test_{name}_{kind}")]["source"])))
                     if isinstance(n, ast.Name)}
-            others = used & (set(grading.ASSIGNMENTS[assignment]) - {name})
+            others = used & (set(ASSIGNMENTS[assignment]) - {name})
             assert not others, f"test_{name}_{kind} uses {others}"
     # a manually graded written answer, and no outputs committed
     assert any(m.get("grade") and m.get("solution") and c["cell_type"] == "markdown"
@@ -954,7 +956,7 @@ def test_notebook_cell_rules(assignment):
     assert any("import pruning_kit as pk" in "".join(c["source"]) for c in cells)
 
 
-@pytest.mark.parametrize("assignment", sorted(grading.ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
 def test_points_table_at_the_top_matches_the_cells(assignment):
     cells = notebook(assignment)["cells"]
     intro = "".join(cells[0]["source"])

@@ -85,9 +85,16 @@ def assigned_constants(source: str) -> dict:
     return values
 
 
-def execute(path: Path, workdir: Path, monkeypatch) -> None:
-    """Run every cell of ``path`` in a copy of its folder under ``workdir``; raise on an error."""
+def execute(path: Path, workdir: Path, monkeypatch, *, parameters: dict | None = None,
+            checks: str | None = None) -> None:
+    """Run every cell of ``path`` in a copy of its folder under ``workdir``; raise on an error.
+
+    ``parameters`` replace values of the lesson's parameters cell (as ``papermill -p`` does);
+    ``checks`` is code run as one more cell at the end, in the lesson's namespace (the
+    assertions on a lesson's results live here, not in the lesson).
+    """
     from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell
 
     copy_dir = workdir / "lessons"
     shutil.copytree(path.parent, copy_dir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -99,6 +106,14 @@ def execute(path: Path, workdir: Path, monkeypatch) -> None:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     nb = read(copy_dir / path.name)
+    if parameters:
+        cell = parameters_cells(nb)[0]
+        unknown = set(parameters) - set(assigned_constants(cell.source))
+        assert not unknown, f"{path.name} has no parameters {sorted(unknown)}"
+        cell.source += "\n# injected by the test\n" + "\n".join(
+            f"{name} = {value!r}" for name, value in parameters.items())
+    if checks:
+        nb.cells.append(new_code_cell(checks))
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, startup_timeout=STARTUP_TIMEOUT_S,
                             kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(copy_dir)}})
@@ -201,10 +216,43 @@ def test_lesson_has_a_widget_from_pruning_kit(path):
 
 # ----------------------------------------------------------------------------- execution
 
+# What each lesson's results must show with its default parameters (the shape of the papers'
+# figures). They run as a last cell in the lesson's namespace, so a lesson never stops a student
+# with an assertion; a lesson without an entry is only executed.
+RESULT_CHECKS: dict[str, str] = {
+}
+
+# Parameter changes the lessons' exercises suggest: the lesson must still run to the end.
+EXERCISE_PARAMETERS: dict[str, list[dict]] = {
+}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
-def test_lesson_executes_headless_without_errors(path, tmp_path, monkeypatch):
-    execute(path, tmp_path, monkeypatch)
+def test_lesson_executes_headless_and_shows_the_papers_results(path, tmp_path, monkeypatch):
+    execute(path, tmp_path, monkeypatch, checks=RESULT_CHECKS.get(path.stem))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem,parameters", [(stem, p) for stem, runs in EXERCISE_PARAMETERS.items()
+                                             for p in runs])
+def test_lesson_runs_with_the_parameters_its_exercises_suggest(stem, parameters, tmp_path,
+                                                                monkeypatch):
+    execute(LESSONS_DIR / f"{stem}.ipynb", tmp_path, monkeypatch, parameters=parameters)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_no_lesson_cell_asserts(path):
+    # a student exploring must never be stopped by an AssertionError: lessons print checks
+    offenders = []
+    for index, cell in enumerate(read(path).cells):
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(line for line in cell.source.splitlines()
+                         if not line.lstrip().startswith(("%", "!")))
+        if any(isinstance(node, ast.Assert) for node in ast.walk(ast.parse(code))):
+            offenders.append(index)
+    assert not offenders, f"{path.name}: cells {offenders} use assert; print a check instead"
 
 
 @pytest.mark.slow

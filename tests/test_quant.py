@@ -238,7 +238,7 @@ def test_bad_tensors(fn):
         fn(torch.tensor([]), 8)
     with pytest.raises(ValueError, match="NaN"):
         fn(torch.tensor([1.0, float("nan")]), 8)
-    with pytest.raises(ValueError, match="dim must be in"):
+    with pytest.raises(ValueError, match="dim must be an int in"):
         fn(torch.randn(3, 4), 8, dim=2)
 
 

@@ -95,3 +95,60 @@ def test_num_threads_restores_setting():
     with pytest.raises(ValueError, match="threads must be a positive int"):
         with pk.train.num_threads(0):
             pass
+
+
+# ------------------------------------------------------------------------------ recipes
+
+TRAINING_FUNCTIONS = ["train.fit", "prune.iterative", "lottery.imp", "lottery.reinit_control",
+                      "lottery.random_prune_control", "quant.qat_vs_ptq", "quant.deep_compress",
+                      "structured.alpha_prune", "structured.iterative_filter_prune",
+                      "structured.compare_alpha_iterative", "sensitivity.grid_search",
+                      "sensitivity.sensitivity_study"]
+
+
+@pytest.mark.parametrize("path", TRAINING_FUNCTIONS)
+def test_every_training_function_takes_a_recipe(path):
+    import inspect
+
+    module, name = path.split(".")
+    function = getattr(getattr(pk, module), name)
+    parameter = inspect.signature(function).parameters.get("recipe")
+    assert parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameter.default is None and "recipe" in function.__doc__
+
+
+def test_a_recipe_trains_like_the_keyword_arguments_it_replaces():
+    train, _ = pk.data.load("digits")
+    recipe = pk.train.Recipe(epochs=2, lr=3e-3, optimizer="sgd", weight_decay=1e-4,
+                             batch_size=50, seed=4)
+    a, b = pk.models.lenet_300_100(64), pk.models.lenet_300_100(64)
+    b.load_state_dict(a.state_dict())
+    pk.train.fit(a, train, recipe=recipe, progress=False)
+    pk.train.fit(b, train, epochs=2, lr=3e-3, optimizer="sgd", weight_decay=1e-4, batch_size=50,
+                 seed=4, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_a_recipe_fills_renamed_settings_and_refuses_conflicts():
+    train, test = pk.data.load("digits")
+    model = pk.models.lenet_300_100(64)
+    log = pk.prune.iterative(model, train, 0.5, steps=1, test=test,
+                             recipe=pk.train.Recipe(epochs=1, lr=2e-3))
+    assert len(log) == 1 and log[0].sparsity == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(ValueError, match="got both recipe= and retrain_epochs="):
+        pk.prune.iterative(model, train, 0.5, retrain_epochs=1, recipe=pk.train.Recipe())
+    with pytest.raises(ValueError, match="recipe sets optimizer='sgd', which qat_vs_ptq does "
+                                         "not use"):
+        pk.quant.qat_vs_ptq(model, train, test, recipe=pk.train.Recipe(optimizer="sgd"))
+    with pytest.raises(TypeError, match="recipe must be a pk.train.Recipe"):
+        pk.train.fit(model, train, recipe={"epochs": 1})
+
+
+@pytest.mark.parametrize("bad,match", [({"epochs": -1}, "epochs must be a non-negative int"),
+                                       ({"lr": 0}, "lr must be a positive number"),
+                                       ({"optimizer": "rmsprop"}, "optimizer must be one of"),
+                                       ({"batch_size": 0}, "batch_size must be a positive int")])
+def test_a_recipe_checks_its_settings(bad, match):
+    with pytest.raises(ValueError, match=match):
+        pk.train.Recipe(**bad)
+    assert pk.train.Recipe().replace(epochs=7).epochs == 7

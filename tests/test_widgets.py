@@ -7,6 +7,7 @@ import itertools
 import math
 import sys
 
+import ipywidgets
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ import torch.nn.utils.prune as torch_prune
 
 import pruning_kit as pk
 from pruning_kit import widgets as w
+from pruning_kit.widgets.canvas import check_backend, import_ipympl
 
 
 def state(model):
@@ -133,7 +135,7 @@ def test_the_figure_is_reused_and_blitting_matches_a_full_redraw(explorer):
     assert ex.figure is fig and fig.axes == axes
     assert [len(ax.get_children()) for ax in axes] == children      # nothing added
     assert (first != blitted).any()                                   # the picture moved
-    ex._panel.refresh(full=True)                                      # redraw from scratch
+    ex.live_figure.refresh(full=True)                                 # redraw from scratch
     assert np.array_equal(buffer(ex), blitted)
     # the curve filled in: each criterion keeps the points it was evaluated at
     xs, ys = ex._lines["global"].get_data()
@@ -195,7 +197,7 @@ def test_backends(trained_lenet, mnist5k):
     _, test = mnist5k
     small = pk.data.subset(test, 200)
     image = w.sparsity_explorer(trained_lenet, small, methods=("global",), backend="image")
-    assert isinstance(image.figure_widget, w.widgets.Image)
+    assert isinstance(image.figure_widget, ipywidgets.Image)
     assert image.widget.children[-1] is image.figure_widget          # shown: drawn once
     before = bytes(image.figure_widget.value)
     image.update(sparsity=0.9)
@@ -212,14 +214,14 @@ def test_importing_ipympl_leaves_matplotlibs_backend_alone(monkeypatch):
     for name in [m for m in sys.modules if m == "ipympl" or m.startswith("ipympl.")]:
         monkeypatch.delitem(sys.modules, name)       # a session that never imported ipympl
     before = matplotlib.rcParams._get_backend_or_none()
-    assert w._import_ipympl().Canvas is sys.modules["ipympl.backend_nbagg"].Canvas
+    assert import_ipympl().Canvas is sys.modules["ipympl.backend_nbagg"].Canvas
     assert matplotlib.rcParams._get_backend_or_none() == before
 
 
 def test_auto_backend_follows_matplotlib(monkeypatch):
-    assert w._check_backend("auto") == "image"                 # the tests run on Agg
+    assert check_backend("auto") == "image"                 # the tests run on Agg
     monkeypatch.setitem(matplotlib.rcParams, "backend", "module://ipympl.backend_nbagg")
-    assert w._check_backend("auto") == "ipympl"                # after %matplotlib widget
+    assert check_backend("auto") == "ipympl"                # after %matplotlib widget
 
 
 def test_ipympl_frames_rebuild_the_figure_exactly(trained_lenet, mnist5k):
@@ -238,7 +240,7 @@ def test_ipympl_frames_rebuild_the_figure_exactly(trained_lenet, mnist5k):
     def decode(data):
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
 
-    assert type(canvas).__name__ == "QuickCanvas"                    # frames via w._png
+    assert type(canvas).__name__ == "QuickCanvas"                    # frames via encode_png
     screen = decode(frames[0])
     for frame in frames[1:]:                       # the browser paints changed pixels over
         pixels = decode(frame)
@@ -325,7 +327,7 @@ def test_ticket_explorer_steps_through_rounds(trained_lenet):
     assert ex.results[-1]["round"] == 1 and "pk-accuracy" in ex.readout.value
     as_percent = [{**r.row(), "remaining": 100 * r.remaining, "masks": r.masks} for r in rounds]
     assert w.ticket_explorer(as_percent).update(round=2)["remaining"] == 0.25
-    with pytest.raises(ValueError, match=r"round must be one of \[0, 1, 2, 3\]"):
+    with pytest.raises(ValueError, match=r"round must be one of \(0, 1, 2, 3\)"):
         ex.update(round=7)
     with pytest.raises(TypeError, match="lacks \\['masks'\\]"):
         w.ticket_explorer([{"round": 0, "remaining": 1.0, "accuracy": 0.9,
@@ -371,7 +373,7 @@ def test_grid_explorer_averages_seeds_and_finds_the_best_cell():
     assert math.isclose(ex._image.get_array()[1, 1], 0.705)
     with pytest.raises(ValueError, match="lacks the columns \\['accuracy'\\]"):
         w.grid_explorer(pd.DataFrame(rows).drop(columns="accuracy"))
-    with pytest.raises(ValueError, match=r"pruning must be one of \[0.0, 0.5\]"):
+    with pytest.raises(ValueError, match=r"pruning must be one of \(0.0, 0.5\)"):
         ex.update(pruning=0.9)
     with pytest.raises(TypeError, match="frame must be a pandas DataFrame"):
         w.grid_explorer(rows)

@@ -30,17 +30,11 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from ._checks import InvalidParameterError, check_model
+
+from .._checks import InvalidParameterError, check_int, check_model, check_number, check_tensor
 
 __all__ = ["binarize", "SignSTE", "BinaryLinear", "BinaryConv2d", "binarized_mlp",
            "clip_latent_weights"]
-
-
-def _check_real_tensor(x, name: str = "x") -> None:
-    if not isinstance(x, torch.Tensor):
-        raise InvalidParameterError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dtype == torch.bool or x.is_complex():
-        raise InvalidParameterError(f"{name} must hold real numbers, got dtype {x.dtype}")
 
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
@@ -57,7 +51,7 @@ def binarize(x: torch.Tensor) -> torch.Tensor:
         tensor([[-1.,  1.],
                 [ 1., -1.]])
     """
-    _check_real_tensor(x)
+    check_tensor("x", x, real=True)
     return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
 
 
@@ -81,7 +75,7 @@ class SignSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
-        _check_real_tensor(x)
+        check_tensor("x", x, real=True)
         ctx.save_for_backward(x)
         return binarize(x)
 
@@ -89,12 +83,6 @@ class SignSTE(torch.autograd.Function):
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         return grad_output * (x.abs() <= 1).to(grad_output.dtype)
-
-
-def _check_int(name: str, value, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidParameterError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
 
 
 class BinaryLinear(nn.Module):
@@ -123,8 +111,8 @@ class BinaryLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  binarize_input: bool = False):
         super().__init__()
-        self.in_features = _check_int("in_features", in_features)
-        self.out_features = _check_int("out_features", out_features)
+        self.in_features = check_int("in_features", in_features, low=1)
+        self.out_features = check_int("out_features", out_features, low=1)
         self.binarize_input = bool(binarize_input)
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
@@ -146,11 +134,11 @@ class BinaryLinear(nn.Module):
         return self.alpha() * SignSTE.apply(self.weight)
 
     def forward(self, x):
-        if not isinstance(x, torch.Tensor):
-            raise InvalidParameterError(f"BinaryLinear expects a torch.Tensor, got {type(x).__name__}")
+        check_tensor("BinaryLinear input", x)
         if x.shape[-1:] != (self.in_features,):
-            raise InvalidParameterError(f"BinaryLinear expects input of shape (N x {self.in_features}), "
-                                        f"got {tuple(x.shape)}")
+            raise InvalidParameterError(
+                f"BinaryLinear expects input of shape (N x {self.in_features}), "
+                f"got {tuple(x.shape)}")
         if self.binarize_input:
             x = SignSTE.apply(x)
         return F.linear(x, self.binary_weight(), self.bias)
@@ -188,8 +176,8 @@ class BinaryConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, *, binarize_input: bool = False):
         super().__init__()
-        self.in_channels = _check_int("in_channels", in_channels)
-        self.out_channels = _check_int("out_channels", out_channels)
+        self.in_channels = check_int("in_channels", in_channels, low=1)
+        self.out_channels = check_int("out_channels", out_channels, low=1)
         ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         if len(ks) != 2 or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1
                                    for k in ks):
@@ -220,11 +208,11 @@ class BinaryConv2d(nn.Module):
         return self.alpha() * SignSTE.apply(self.weight)
 
     def forward(self, x):
-        if not isinstance(x, torch.Tensor):
-            raise InvalidParameterError(f"BinaryConv2d expects a torch.Tensor, got {type(x).__name__}")
+        check_tensor("BinaryConv2d input", x)
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise InvalidParameterError(f"BinaryConv2d expects input of shape (N x {self.in_channels} x H "
-                                        f"x W), got {tuple(x.shape)}")
+            raise InvalidParameterError(
+                f"BinaryConv2d expects input of shape (N x {self.in_channels} x H "
+                f"x W), got {tuple(x.shape)}")
         if self.binarize_input:
             x = SignSTE.apply(x)
         return F.conv2d(x, self.binary_weight(), self.bias, self.stride, self.padding)
@@ -261,12 +249,13 @@ def binarized_mlp(in_features: int = 784, hidden: tuple = (512, 512), num_classe
         >>> model.eval()(torch.zeros(2, 1, 28, 28)).shape
         torch.Size([2, 10])
     """
-    _check_int("in_features", in_features)
-    _check_int("num_classes", num_classes)
+    check_int("in_features", in_features, low=1)
+    check_int("num_classes", num_classes, low=1)
     hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
     if not isinstance(hidden, tuple) or not hidden or not all(
             isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
-        raise InvalidParameterError(f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
+        raise InvalidParameterError(
+            f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
     layers: list[nn.Module] = [nn.Flatten()]
     widths = (in_features,) + hidden
     for i, (n_in, n_out) in enumerate(zip(widths, widths[1:])):
@@ -296,8 +285,7 @@ def clip_latent_weights(model: nn.Module, iteration: int = 0, bound: float = 1.0
         tensor([[1., 1.]], requires_grad=True)
     """
     check_model(model)
-    if not isinstance(bound, (int, float)) or not bound > 0:
-        raise InvalidParameterError(f"bound must be a positive number, got {bound!r}")
+    check_number("bound", bound, low=0, low_open=True)
     for module in model.modules():
         if isinstance(module, (BinaryLinear, BinaryConv2d)):
             module.weight.clamp_(-bound, bound)

@@ -22,7 +22,8 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass
-from ._checks import InvalidParameterError
+
+from .._checks import InvalidParameterError, check_int, type_name
 
 __all__ = ["HuffmanCode", "huffman_code", "huffman_encode", "huffman_decode"]
 
@@ -55,28 +56,40 @@ class HuffmanCode:
         return self.encoded_bits / total if total else 0.0
 
 
+def _as_symbols(symbols):
+    """A tensor's values as a flat list; anything else as it is."""
+    try:
+        import torch
+
+        if isinstance(symbols, torch.Tensor):
+            return symbols.flatten().tolist()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return symbols
+
+
+def _check_code(code) -> None:
+    if not isinstance(code, HuffmanCode):
+        raise InvalidParameterError(
+            f"code must be a HuffmanCode from huffman_code, got {type_name(code)}")
+
+
 def _counts(symbols) -> Counter:
     if isinstance(symbols, dict):
         counts = Counter(symbols)
     else:
         try:
-            import torch
-
-            if isinstance(symbols, torch.Tensor):
-                symbols = symbols.flatten().tolist()
-        except ImportError:  # pragma: no cover - torch is a dependency
-            pass
-        try:
-            counts = Counter(symbols)
+            counts = Counter(_as_symbols(symbols))
         except TypeError:
-            raise InvalidParameterError("symbols must be an iterable of hashable symbols (ints, strings) "
-                                        f"or a dict symbol -> count, got {type(symbols).__name__}") from None
-    for s, n in counts.items():
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidParameterError(f"counts must be non-negative ints, got {n!r} for symbol {s!r}")
+            raise InvalidParameterError(
+                "symbols must be an iterable of hashable symbols (ints, strings) "
+                f"or a dict symbol -> count, got {type_name(symbols)}") from None
+    counts = {s: check_int("counts", n, low=0, hint=f"the count of symbol {s!r}")
+              for s, n in counts.items()}
     counts = Counter({s: n for s, n in counts.items() if n > 0})
     if not counts:
-        raise InvalidParameterError("cannot build a Huffman code from no symbols: pass at least one")
+        raise InvalidParameterError(
+            "cannot build a Huffman code from no symbols: pass at least one")
     return counts
 
 
@@ -139,19 +152,12 @@ def huffman_encode(symbols, code: HuffmanCode) -> str:
         >>> huffman_encode("abca", huffman_code("aaab c"))
         '0111100'
     """
-    if not isinstance(code, HuffmanCode):
-        raise InvalidParameterError(f"code must be a HuffmanCode from huffman_code, got {type(code).__name__}")
-    try:
-        import torch
-
-        if isinstance(symbols, torch.Tensor):
-            symbols = symbols.flatten().tolist()
-    except ImportError:  # pragma: no cover
-        pass
+    _check_code(code)
     out = []
-    for s in symbols:
+    for s in _as_symbols(symbols):
         if s not in code.codes:
-            raise InvalidParameterError(f"symbol {s!r} has no code; the code knows {list(code.codes)[:10]}")
+            raise InvalidParameterError(
+                f"symbol {s!r} has no code; the code knows {list(code.codes)[:10]}")
         out.append(code.codes[s])
     return "".join(out)
 
@@ -164,8 +170,7 @@ def huffman_decode(bits: str, code: HuffmanCode) -> list:
         >>> huffman_decode(huffman_encode([3, 1, 2, 1], code), code)
         [3, 1, 2, 1]
     """
-    if not isinstance(code, HuffmanCode):
-        raise InvalidParameterError(f"code must be a HuffmanCode from huffman_code, got {type(code).__name__}")
+    _check_code(code)
     if not isinstance(bits, str) or set(bits) - {"0", "1"}:
         raise InvalidParameterError("bits must be a string of '0' and '1' characters")
     lookup = {c: s for s, c in code.codes.items()}
@@ -176,5 +181,6 @@ def huffman_decode(bits: str, code: HuffmanCode) -> list:
             out.append(lookup[current])
             current = ""
     if current:
-        raise InvalidParameterError(f"bits end in the middle of a code word ({current!r} left over)")
+        raise InvalidParameterError(
+            f"bits end in the middle of a code word ({current!r} left over)")
     return out
