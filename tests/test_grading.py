@@ -980,3 +980,55 @@ def test_points_table_at_the_top_matches_the_cells(assignment):
     for name, p in per_function.items():
         assert re.search(rf"\| `{name}` \| {p['visible']} \| {p['hidden']} \|", intro), name
     assert points["hidden"] > 2 * points["visible"]
+
+
+# ---------------------------------------------------------------------------
+# The kit refuses to do a graded function's work
+
+
+def test_the_kit_refuses_while_student_code_runs_however_it_was_reached():
+    import pruning_kit as pk
+    from pruning_kit.prune import magnitude as imported_earlier
+
+    class Subclass(pk.quant.BinaryLinear):
+        pass
+
+    attempts = {
+        "module attribute": lambda x: pk.quant.quantize_affine(x, 8),
+        "imported name": lambda x: imported_earlier(pk.models.lenet_300_100(), 0.5),
+        "subclass": lambda x: Subclass(3, 2),
+        "autograd function": lambda x: pk.quant.SignSTE.apply(x),
+        "decorated function": lambda x: pk.train.fit(pk.models.lenet_300_100(64),
+                                                     (torch.zeros(2, 64), torch.zeros(2).long())),
+    }
+    kit = ["pruning_kit.quant.quantize_affine", "pruning_kit.prune.magnitude",
+           "pruning_kit.quant.BinaryLinear", "pruning_kit.quant.SignSTE", "pruning_kit.train.fit"]
+    for label, attempt in attempts.items():
+        with core.isolated({"f": attempt}, "f", {"f": attempt}, kit=kit) as f:
+            with pytest.raises(AssertionError, match=r"raised KitRefused: pk\.\S+ is off while f"):
+                core.call(f, torch.randn(4))
+            # the checks themselves may still use the kit, outside student code
+            assert pk.quant.quantize_affine(torch.ones(2), 8)[2] == 0
+    # and after the block everything works again
+    assert pk.quant.SignSTE.apply(torch.tensor([0.5, -2.0])).tolist() == [1.0, -1.0]
+    assert Subclass(3, 2).weight.shape == (2, 3)
+    assert pk.prune.sparsity(imported_earlier(pk.models.lenet_300_100(), 0.5)) == 0.5
+
+
+def test_a_refused_kit_call_becomes_a_note_in_the_grades(tmp_path):
+    import json
+
+    from pruning_kit.course.grades import execution_notes
+
+    cell = {"cell_type": "code", "source": "",
+            "metadata": {"nbgrader": {"grade": True, "solution": False,
+                                      "grade_id": "test_quantize_affine_hidden"}},
+            "outputs": [{"output_type": "error", "ename": "AssertionError",
+                         "evalue": "quantize_affine(x of shape (3,), bits=8) raised KitRefused: "
+                                   "pk.quant.quantize_affine is off while quantize_affine is "
+                                   "graded: write ...", "traceback": []}]}
+    path = tmp_path / "graded.ipynb"
+    path.write_text(json.dumps({"cells": [cell]}))
+    assert execution_notes(path) == [
+        "test_quantize_affine_hidden: quantize_affine calls pk.quant.quantize_affine, which "
+        "is off while it is graded (no points for the kit's version)"]

@@ -21,8 +21,8 @@ from pruning_kit import quant
 
 def design_quantize_affine(x, bits):
     qmin, qmax = 0, 2 ** bits - 1
-    lo, hi = x.min(), x.max()
-    scale = float((hi - lo) / (qmax - qmin)) if hi > lo else 1.0
+    lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)   # the range holds 0
+    scale = (hi - lo) / (qmax - qmin) if hi > lo else 1.0
     zero_point = int(round(qmin - float(lo) / scale))
     zero_point = min(max(zero_point, qmin), qmax)
     q = torch.clamp(torch.round(x / scale) + zero_point, qmin, qmax).to(torch.int64)
@@ -69,16 +69,29 @@ def test_affine_negative_range():
     # min -3, max 0: scale 1, zero_point 3; round(-2.5) = -2 (half to even)
     q, scale, zero_point = quant.quantize_affine(torch.tensor([-3.0, -2.5, -1.0, 0.0]), 2)
     assert (q.tolist(), scale, zero_point) == ([0, 1, 2, 3], 1.0, 3)
-    # all negative, away from 0: zero_point round(5) = 5 is clamped to qmax = 3
-    q, scale, zero_point = quant.quantize_affine(torch.tensor([-5.0, -4.0, -3.0, -2.0]), 2)
-    assert (q.tolist(), scale, zero_point) == ([0, 0, 0, 1], 1.0, 3)
-    assert quant.dequantize_affine(q, scale, zero_point).tolist() == [-3.0, -3.0, -3.0, -2.0]
+    # all negative, away from 0: the range stretches to [-6, 0], scale 2, zero_point 3 = qmax
+    q, scale, zero_point = quant.quantize_affine(torch.tensor([-6.0, -4.0, -3.0, -2.0]), 2)
+    assert (q.tolist(), scale, zero_point) == ([0, 1, 1, 2], 2.0, 3)   # -1.5 -> -2, -1 -> -1
+    assert quant.dequantize_affine(q, scale, zero_point).tolist() == [-6.0, -4.0, -4.0, -2.0]
 
 
-def test_affine_all_positive_clamps_zero_point_as_designed():
-    # zero_point = round(0 - 1 / 1) = -1 is clamped to 0, so the top level is cut off
+def test_affine_range_always_holds_zero_so_nothing_in_range_is_clipped():
+    # [1, 2, 5] at 8 bits: the range is [0, 5], zero_point 0, and 5 comes back as 5 (the old
+    # rule without 0 in the range clamped the zero point and returned [1, 2, 4])
+    q, scale, zero_point = quant.quantize_affine(torch.tensor([1.0, 2.0, 5.0]), 8)
+    assert (q.tolist(), zero_point) == ([51, 102, 255], 0) and math.isclose(scale, 5 / 255)
+    assert quant.dequantize_affine(q, scale, zero_point).tolist() == pytest.approx([1, 2, 5])
     q, scale, zero_point = quant.quantize_affine(torch.tensor([1.0, 2.0, 3.0, 4.0]), 2)
-    assert (q.tolist(), scale, zero_point) == ([1, 2, 3, 3], 1.0, 0)
+    assert (q.tolist(), zero_point) == ([1, 2, 2, 3], 0) and math.isclose(scale, 4 / 3)
+    # all negative: zero_point is qmax, and 0 is exact
+    q, scale, zero_point = quant.quantize_affine(torch.tensor([-3.0, -2.0, -1.0]), 8)
+    assert zero_point == 255 and int(q[0]) == 0
+    for x in (torch.rand(200) + 1.0, -torch.rand(200) - 1.0, torch.randn(200) * 4 + 7):
+        for bits in (2, 4, 8):
+            q, scale, zero_point = quant.quantize_affine(x, bits)
+            x_hat = quant.dequantize_affine(q, scale, zero_point)
+            assert float((x_hat - x).abs().max()) <= scale / 2 * (1 + 1e-5)
+            assert quant.dequantize_affine(torch.tensor([zero_point]), scale, zero_point) == 0
     # a range that starts at 0 (ReLU outputs, images) is represented exactly at its ends
     x = torch.tensor([0.0, 0.25, 1.0])
     q, scale, zero_point = quant.quantize_affine(x, 8)
@@ -86,13 +99,14 @@ def test_affine_all_positive_clamps_zero_point_as_designed():
     assert math.isclose(scale, 1 / 255)
 
 
-@pytest.mark.parametrize("value,expected", [(5.0, (5, 0)), (-3.0, (0, 3)), (0.0, (0, 0)),
-                                            (300.0, (255, 0))])
-def test_affine_constant_tensor_uses_scale_one(value, expected):
+@pytest.mark.parametrize("value,expected", [(5.0, (255, 0, 5 / 255)), (-3.0, (0, 255, 3 / 255)),
+                                            (0.0, (0, 0, 1.0)), (300.0, (255, 0, 300 / 255))])
+def test_affine_constant_tensor_spans_zero_to_its_value(value, expected):
+    # the range [min(v, 0), max(v, 0)]: a constant is exact; only an all-zero tensor uses scale 1
     q, scale, zero_point = quant.quantize_affine(torch.full((3,), value), 8)
-    assert scale == 1.0
-    assert (int(q[0]), zero_point) == expected
+    assert (int(q[0]), zero_point) == expected[:2] and math.isclose(scale, expected[2])
     assert bool((q == q[0]).all())
+    assert quant.dequantize_affine(q, scale, zero_point)[0].item() == pytest.approx(value)
 
 
 def test_dequantize_affine_formula_and_dtype():
@@ -159,10 +173,12 @@ def test_per_channel_keeps_small_channels_that_per_tensor_wipes_out():
     assert quant.sqnr_db(w[0], per_channel[0]) > 15
 
 
-def test_per_channel_constant_row_uses_scale_one():
-    w = torch.tensor([[2.0, 2.0], [-1.0, 1.0]])
+def test_per_channel_ranges_hold_zero_and_an_all_zero_row_uses_scale_one():
+    w = torch.tensor([[2.0, 2.0], [-1.0, 1.0], [0.0, 0.0], [3.0, 6.0]])
     q, scale, zero_point = quant.quantize_affine(w, 8, dim=0)
-    assert scale[0].item() == 1.0 and q[0].tolist() == [2, 2] and int(zero_point[0]) == 0
+    assert q[0].tolist() == [255, 255] and int(zero_point[0]) == 0
+    assert scale[2].item() == 1.0 and q[2].tolist() == [0, 0] and int(zero_point[2]) == 0
+    assert q[3].tolist() == [128, 255] and math.isclose(scale[3].item(), 6 / 255)
 
 
 # ------------------------------------------------------------------ symmetric

@@ -20,6 +20,8 @@ Example:
     False
 """
 
+import re
+
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
@@ -52,6 +54,29 @@ def is_test_cell(cell):
     """
     meta = nbgrader_meta(cell)
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+TIME_LIMIT = re.compile(r"^# grading time limit: (\d+) s\b", re.M)
+
+
+def cell_time_limit(cell):
+    r"""The time limit a locked cell declares (``# grading time limit: 120 s``), or None.
+
+    Test cells call functions on tiny inputs and get a short limit; a test that
+    trains (fine-tuning a student's sparsity plan, training their binarized
+    network) declares its own. Only locked cells count: their source comes back
+    from the gradebook when grading, so a student cannot raise a limit.
+
+    Example:
+        >>> cell_time_limit({"cell_type": "code", "source": "# grading time limit: 90 s\nx = 1",
+        ...                  "metadata": {"nbgrader": {"locked": True}}})
+        90
+    """
+    if not nbgrader_meta(cell).get("locked"):
+        return None
+    source = cell.get("source", "")
+    match = TIME_LIMIT.search(source if isinstance(source, str) else "".join(source))
+    return int(match.group(1)) if match else None
 
 
 def _error_output(ename, message):
@@ -156,6 +181,9 @@ class RobustExecute(Execute):
         return self.nb, self.resources
 
     def _get_timeout(self, cell):
+        declared = cell_time_limit(cell) if cell is not None else None
+        if declared is not None:
+            return declared
         if cell is not None and self.test_timeout and is_test_cell(cell):
             return self.test_timeout
         return super()._get_timeout(cell)

@@ -7,6 +7,7 @@ Example:
 
 import csv
 import json
+import re
 from pathlib import Path
 
 from .execute import KERNEL_DIED, NOT_RUN, is_test_cell, nbgrader_meta
@@ -17,7 +18,16 @@ def autograded_notebook(course_dir, assignment, student, name):
     return Path(course_dir) / "autograded" / student / assignment / f"{name}.ipynb"
 
 
+KIT_REFUSED = re.compile(r"raised KitRefused: (pk\.[\w.]+) is off while (\w+) is graded")
+
+
 def execution_notes(path):
+    """Notes on what happened in the test cells of an autograded notebook.
+
+    A kernel that died or hung, a timeout, cells not run after too many
+    crashes, and a graded function that called the kit's version of itself
+    (the kit refuses while the function's tests run, so it earns nothing).
+    """
     notes = []
     nb = json.loads(path.read_text())
     for cell in nb["cells"]:
@@ -33,6 +43,11 @@ def execution_notes(path):
                 notes.append(f"{gid}: timed out")
             elif out.get("ename") == NOT_RUN:
                 notes.append(f"{gid}: not run (too many kernel crashes)")
+            else:
+                used = KIT_REFUSED.search(str(out.get("evalue", "")))
+                if used:
+                    notes.append(f"{gid}: {used.group(2)} calls {used.group(1)}, which is off "
+                                 f"while it is graded (no points for the kit's version)")
     return notes
 
 

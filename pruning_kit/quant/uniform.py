@@ -113,16 +113,19 @@ def _check_scale_zero_point(q, scale, zero_point, dim):
 def quantize_affine(x: torch.Tensor, bits: int = 8, *, dim: int | None = None):
     """Asymmetric (affine) quantization to the integers ``0 .. 2**bits - 1``.
 
-    With ``qmin = 0`` and ``qmax = 2**bits - 1`` (min and max taken over the
-    whole tensor, or over each slice along ``dim``):
+    With ``qmin = 0`` and ``qmax = 2**bits - 1``, the range always holds 0 (as
+    in Jacob et al. 2018 and torch's ``MinMaxObserver``), with min and max
+    taken over the whole tensor, or over each slice along ``dim``:
 
-    - ``scale = (max - min) / (qmax - qmin)``, or 1.0 for a constant tensor;
-    - ``zero_point = round(qmin - min / scale)``, clamped to [qmin, qmax];
+    - ``lo = min(min(x), 0)``, ``hi = max(max(x), 0)``;
+    - ``scale = (hi - lo) / (qmax - qmin)``, or 1.0 for an all-zero tensor;
+    - ``zero_point = round(qmin - lo / scale)`` (clamped to [qmin, qmax], which
+      only guards against rounding);
     - ``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` as int64.
 
-    ``round`` sends halves to even. Note the clamp of the zero point: when all
-    values are positive (or all negative) the range is not stretched to reach
-    0, so the levels farthest from 0 are cut off (see the last example).
+    ``round`` sends halves to even. So 0 is exact (padding and ReLU zeros stay
+    zeros) and nothing in ``[min(x), max(x)]`` is clipped: every value comes back
+    from :func:`dequantize_affine` within ``scale / 2``.
 
     Args:
         x: a non-empty floating-point tensor without NaN or inf.
@@ -143,15 +146,17 @@ def quantize_affine(x: torch.Tensor, bits: int = 8, *, dim: int | None = None):
         >>> q, s, z = quantize_affine(torch.tensor([[-1.0, 1.0], [0.0, 6.0]]), bits=8, dim=0)
         >>> q.tolist(), [round(v, 5) for v in s.tolist()], z.tolist()
         ([[0, 255], [0, 255]], [0.00784, 0.02353], [128, 0])
-        >>> quantize_affine(torch.tensor([1.0, 2.0, 3.0, 4.0]), bits=2)   # zero_point clamped
-        (tensor([1, 2, 3, 3]), 1.0, 0)
+        >>> q, s, z = quantize_affine(torch.tensor([1.0, 2.0, 5.0]), bits=8)  # range [0, 5]
+        >>> q.tolist(), z, dequantize_affine(q, s, z).tolist()
+        ([51, 102, 255], 0, [1.0, 2.0, 5.0])
     """
     check_tensor("x", x, floating=True, nonempty=True, finite=True)
     bits = check_int("bits", bits, low=1, high=MAX_BITS)
     dim = _check_dim(x, dim)
     qmin, qmax = 0, 2 ** bits - 1
     rows = _rows(x, dim)
-    low, high = rows.min(dim=1).values, rows.max(dim=1).values
+    low = rows.min(dim=1).values.clamp(max=0.0)   # the range always holds 0
+    high = rows.max(dim=1).values.clamp(min=0.0)
     scale = torch.where(high > low, (high - low) / (qmax - qmin), torch.ones_like(low))
     zero_point = torch.round(qmin - low / scale).clamp(qmin, qmax)
     x64 = x.detach().to(torch.float64)

@@ -36,6 +36,17 @@ SAFE.module_dicts[__name__] = globals()
 FUNCTIONS = ("quantize_affine", "dequantize_affine", "quantize_symmetric", "binarize", "SignSTE", "BinaryLinear")
 """The functions students write, in notebook order."""
 
+KIT = {
+    "quantize_affine": ("pruning_kit.quant.quantize_affine", "pruning_kit.quant.fake_quantize"),
+    "dequantize_affine": ("pruning_kit.quant.dequantize_affine", "pruning_kit.quant.fake_quantize"),
+    "quantize_symmetric": ("pruning_kit.quant.quantize_symmetric",
+                           "pruning_kit.quant.fake_quantize"),
+    "binarize": ("pruning_kit.quant.binarize",),
+    "SignSTE": ("pruning_kit.quant.SignSTE", "pruning_kit.quant.binarize"),
+    "BinaryLinear": ("pruning_kit.quant.BinaryLinear", "pruning_kit.quant.SignSTE"),
+}
+"""The kit functions that would do each graded function's work: they refuse while it is tested."""
+
 # ---------------------------------------------------------------------------
 # Quantization
 
@@ -462,9 +473,9 @@ def reference(name):
 
 
 def isolated(namespace, name):
-    """Test ``name`` with the student's other functions of this assignment replaced by references.
+    """Test ``name`` with the student's other functions replaced by references, the kit's off.
 
-    See :func:`pruning_kit.course.checks.core.isolated`.
+    See :func:`pruning_kit.course.checks.core.isolated`; :data:`KIT` lists what refuses.
 
     Example:
         >>> ns = {"quantize_affine": lambda *args: None}
@@ -472,4 +483,4 @@ def isolated(namespace, name):
         ...     ns["dequantize_affine"] is reference("dequantize_affine")
         True
     """
-    return _core.isolated(namespace, name, _REFERENCES)
+    return _core.isolated(namespace, name, _REFERENCES, kit=KIT.get(name, ()))

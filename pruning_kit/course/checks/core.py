@@ -36,6 +36,7 @@ Example:
 import builtins as _builtins_module
 import contextlib
 import copy
+import functools
 import io
 import math
 import types
@@ -92,6 +93,8 @@ except NameError:
         dict_keys=dict.keys,
         dict_getitem=dict.__getitem__,
         module_dicts={},  # every check module's namespace, restored after student code
+        refusals=None,    # the kit objects that refuse while student code runs
+        partial=functools.partial,
     )
     _TB = torch._C.TensorBase
     SAFE.tolist = _TB.tolist
@@ -421,9 +424,10 @@ def call(function, *args, what=None, **kwargs):
 
     While the function runs, warnings are silenced and ``sys.stderr`` is
     captured (nbgrader scores a test cell that printed to stderr as failed, and
-    a deprecation warning should not cost points). Afterwards this module's
-    namespace is restored, so student code cannot replace the checks that run
-    next.
+    a deprecation warning should not cost points), and the kit functions that
+    :func:`isolated` named refuse to run (:class:`KitRefused`). Afterwards the
+    check modules' namespaces are restored, so student code cannot replace the
+    checks that run next.
 
     Args:
         function: the student's callable.
@@ -452,7 +456,7 @@ def call(function, *args, what=None, **kwargs):
     try:
         with quiet[0]():
             quiet[1]("ignore")
-            with quiet[2](quiet[3]()):
+            with quiet[2](quiet[3]()), _refusing():
                 return function(*args, **kwargs)
     except AssertionError:
         raise
@@ -500,7 +504,7 @@ def check_raises(function, args, exception, what):
     try:
         with quiet[0]():
             quiet[1]("ignore")
-            with quiet[2](quiet[3]()):
+            with quiet[2](quiet[3]()), _refusing():
                 result = function(*args)
     except exception:
         return
@@ -518,21 +522,27 @@ def check_raises(function, args, exception, what):
 
 
 @contextlib.contextmanager
-def isolated(namespace, name, references):
-    """Test one student function in isolation.
+def isolated(namespace, name, references, kit=()):
+    """Test one student function in isolation, and without the kit's version of it.
 
     Looks ``name`` up in the notebook's namespace (a clear message if it is
     missing), and for the duration of the block replaces the student's other
     functions of the same assignment with reference implementations, so a test
-    of ``BinaryLinear`` does not fail because ``SignSTE`` is wrong. The
-    namespace is restored afterwards. Each assignment module wraps this with its
-    own references (``checks.pruning.isolated(globals(), "magnitude_mask")``).
+    of ``BinaryLinear`` does not fail because ``SignSTE`` is wrong. While
+    :func:`call` runs student code inside the block, the kit functions and
+    classes named in ``kit`` refuse to run (:class:`KitRefused`), however the
+    student reached them (``pk.prune.magnitude``, a name imported earlier, a
+    subclass, another kit function calling them). The namespace is restored
+    afterwards. Each assignment module wraps this with its own references and
+    kit lists (``checks.pruning.isolated(globals(), "magnitude_mask")``).
 
     Args:
         namespace: the notebook's ``globals()``.
         name: the function under test, a key of ``references``.
         references: dict name -> reference implementation of every function of
             the assignment.
+        kit: dotted paths of kit functions or classes that would do the work
+            (``"pruning_kit.prune.magnitude"``).
 
     Yields:
         the student's object named ``name``.
@@ -544,6 +554,14 @@ def isolated(namespace, name, references):
         True
         >>> "g" in ns
         False
+        >>> import pruning_kit as pk
+        >>> def f(weight, sparsity):
+        ...     return pk.prune.layer_sparsity(weight)
+        >>> with isolated({"f": f}, "f", {"f": f}, kit=["pruning_kit.prune.layer_sparsity"]) as fn:
+        ...     call(fn, None, 0.5)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        AssertionError: f raised KitRefused: pk.prune.layer_sparsity is off while f is graded: ...
     """
     if not isinstance(namespace, dict):
         raise TypeError(f"namespace must be a dict (pass globals()), got {type_name(namespace)}")
@@ -552,20 +570,124 @@ def isolated(namespace, name, references):
     if name not in namespace:
         raise AssertionError(f"{name} is not defined: run the cell that defines it (and keep "
                              f"its name as given in the notebook)")
+    refusals = [_Refusal(path, name) for path in kit]
     target = namespace[name]
     others = [n for n in references if n != name]
     missing = object()
     saved = {n: namespace.get(n, missing) for n in others}
     for n in others:
         namespace[n] = references[n]
+    outer = SAFE.refusals
+    SAFE.refusals = refusals
     try:
         yield target
     finally:
+        SAFE.refusals = outer
         for n, value in saved.items():
             if value is missing:
                 namespace.pop(n, None)
             else:
                 namespace[n] = value
+
+
+# ---------------------------------------------------------------------------
+# The kit refuses to do a graded function's work
+
+class KitRefused(Exception):
+    """Raised by a kit function or class while a graded function that it would do is tested."""
+
+
+def _refuser(*args, _kit_refusal=None, **kwargs):
+    raise _kit_refusal[0](_kit_refusal[1])
+
+
+def _shown_path(path):
+    return "pk." + path[len("pruning_kit."):] if path.startswith("pruning_kit.") else path
+
+
+class _Refusal:
+    """One kit object that refuses to run: a function's code, or a class's methods, swapped.
+
+    Swapping the code object of the function itself (not the name in its
+    module) reaches every reference a submission may hold. A decorated function
+    is refused at the function it wraps.
+    """
+
+    CLASS_METHODS = ("__init__", "forward", "backward", "__call__")
+
+    def __init__(self, path, graded):
+        import importlib
+
+        module_name, _, attr = path.rpartition(".")
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValueError(f"kit entry {path!r} does not name a kit function or class: "
+                             f"{exc}") from None
+        while hasattr(obj, "__wrapped__"):
+            obj = obj.__wrapped__
+        shown = _shown_path(path)
+        self.message = (f"{shown} is off while {graded} is graded: write {graded} yourself "
+                        f"with plain torch ({shown} is the course's version, for the lessons)")
+        self.obj = obj
+        if isinstance(obj, type):
+            self.kind = "class"
+        elif isinstance(obj, types.FunctionType) and not obj.__code__.co_freevars:
+            self.kind = "function"
+        else:
+            raise ValueError(f"kit entry {path!r} must be a class or a plain function")
+        self.saved = None
+
+    def apply(self):
+        refusal = (KitRefused, self.message)
+        if self.kind == "function":
+            f = self.obj
+            self.saved = (f.__code__, f.__defaults__, f.__kwdefaults__)
+            f.__code__ = _refuser.__code__
+            f.__defaults__ = None
+            f.__kwdefaults__ = {"_kit_refusal": refusal}
+            return
+        cls = self.obj
+        self.saved = {}
+        stub = SAFE.partial(_refuser, _kit_refusal=refusal)
+        for method in self.CLASS_METHODS:
+            if method in ("forward", "backward") and not hasattr(cls, method):
+                continue
+            self.saved[method] = cls.__dict__.get(method, _ABSENT)
+            replacement = staticmethod(stub) if isinstance(
+                cls.__dict__.get(method), staticmethod) or method == "backward" else (
+                lambda self_, *a, _stub=stub, **k: _stub())
+            type.__setattr__(cls, method, replacement)
+
+    def restore(self):
+        if self.saved is None:
+            return
+        if self.kind == "function":
+            f = self.obj
+            f.__code__, f.__defaults__, f.__kwdefaults__ = self.saved
+        else:
+            for method, value in self.saved.items():
+                if value is _ABSENT:
+                    type.__delattr__(self.obj, method)
+                else:
+                    type.__setattr__(self.obj, method, value)
+        self.saved = None
+
+
+_ABSENT = object()
+
+
+@contextlib.contextmanager
+def _refusing():
+    """Turn on the refusals of the innermost :func:`isolated` block while student code runs."""
+    active = list(SAFE.refusals or ())
+    for refusal in active:
+        refusal.apply()
+    try:
+        yield
+    finally:
+        for refusal in reversed(active):
+            refusal.restore()
 
 
 def random_tensor(*shape, seed=0, dtype=None):

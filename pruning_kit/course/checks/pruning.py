@@ -46,6 +46,19 @@ SAFE.module_dicts[__name__] = globals()
 FUNCTIONS = ("magnitude_mask", "global_magnitude_masks", "snip_scores", "snip_masks", "imp_step", "l1_filter_order")
 """The functions students write, in notebook order."""
 
+KIT = {
+    "magnitude_mask": ("pruning_kit.prune.magnitude", "pruning_kit.prune.magnitude_step"),
+    "global_magnitude_masks": ("pruning_kit.prune.magnitude", "pruning_kit.prune.magnitude_step"),
+    "snip_scores": ("pruning_kit.prune.snip_scores", "pruning_kit.prune.snip"),
+    "snip_masks": ("pruning_kit.prune.snip", "pruning_kit.prune.magnitude"),
+    "imp_step": ("pruning_kit.prune.magnitude_step", "pruning_kit.prune.magnitude",
+                 "pruning_kit.lottery.imp"),
+    "l1_filter_order": ("pruning_kit.structured.l1_filter_order",
+                        "pruning_kit.structured.l1_filter_scores",
+                        "pruning_kit.structured.select_filters"),
+}
+"""The kit functions that would do each graded function's work: they refuse while it is tested."""
+
 # ---------------------------------------------------------------------------
 # Masks: pruning by the smallest scores
 
@@ -570,9 +583,9 @@ def reference(name):
 
 
 def isolated(namespace, name):
-    """Test ``name`` with the student's other functions of this assignment replaced by references.
+    """Test ``name`` with the student's other functions replaced by references, the kit's off.
 
-    See :func:`pruning_kit.course.checks.core.isolated`.
+    See :func:`pruning_kit.course.checks.core.isolated`; :data:`KIT` lists what refuses.
 
     Example:
         >>> ns = {"magnitude_mask": lambda *args: None}
@@ -580,4 +593,4 @@ def isolated(namespace, name):
         ...     ns["global_magnitude_masks"] is reference("global_magnitude_masks")
         True
     """
-    return _core.isolated(namespace, name, _REFERENCES)
+    return _core.isolated(namespace, name, _REFERENCES, kit=KIT.get(name, ()))
