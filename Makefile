@@ -10,8 +10,32 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ASSIGNMENT ?= pruning
 
 .PHONY: setup lab test test-fast demo release grade benchmarks clean
+.PHONY: lab-instructor book slides
+.PHONY: hub
 
 setup: $(STAMP)
+
+# The grading sandbox (pruning_kit/course/sandbox.py) starts every student's kernel under
+# bubblewrap: installed with apt-get when missing and running as root (as the browser test installs
+# chromium), otherwise a note says how; `make grade` refuses with the same advice while it is missing.
+.PHONY: bubblewrap
+setup test test-fast grade: bubblewrap
+bubblewrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (the grading sandbox) with apt-get"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null || \
+	    echo "note: apt-get could not install bubblewrap: grading refuses until it is installed"; \
+	  else \
+	    echo "note: the grading sandbox needs bubblewrap: sudo apt-get install bubblewrap" \
+	         "(Debian, Ubuntu), sudo dnf install bubblewrap (Fedora)"; \
+	  fi; }
+# `make grade UNSANDBOXED=1` grades without the sandbox where it can't start: student code then
+# runs with your rights (it could read solutions/ and rewrite the gradebook).
+ifeq ($(UNSANDBOXED),1)
+export PRUNING_KIT_ALLOW_UNSANDBOXED_GRADING := 1
+endif
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +43,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --progress-bar off -e ".[dev]"
 	touch $(STAMP)
 
+# `make lab` is the students' JupyterLab: of nbgrader's tools only the Assignment List and
+# Validate. jupyter_config/student (added to Jupyter's config path for this command only)
+# switches off Create Assignment, Formgrader and Course List. `make lab-instructor` has them all.
+LAB = $(BIN)/jupyter lab --notebook-dir=. lessons/00_compression_overview.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
+STUDENT_CONFIG := $(abspath jupyter_config/student)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=. lessons/00_compression_overview.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
+	JUPYTER_CONFIG_PATH="$(STUDENT_CONFIG)$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH),)" $(LAB)
+
+lab-instructor: $(STAMP)
+	$(LAB)
+
+# The book: every lesson executed with its defaults (each once; reused until the lesson or
+# pruning_kit changes), as a static site in _build/book/ that opens from disk.
+# `make book LESSONS="00 03"` builds only those lessons.
+book: $(STAMP)
+	$(BIN)/python tools/build_book.py $(LESSONS)
+
+# A lesson as reveal.js slides, offline: `make slides LESSON=01` -> _build/slides/.
+slides: $(STAMP)
+	@test -n "$(LESSON)" || { echo "usage: make slides LESSON=01 (a lesson number or name prefix)" >&2; exit 2; }
+	$(BIN)/python tools/build_slides.py $(LESSON)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests pruning_kit
@@ -40,11 +83,25 @@ demo: $(STAMP)
 release: $(STAMP)
 	$(BIN)/python -m pruning_kit.course release
 
+# A class: `make grade ASSIGNMENT=pruning WORKERS=4 DB=postgresql://grader@host/gradebook`
+# grades each student in a process of its own, 4 at a time, into one gradebook;
+# SCHEDULER=tcp://host:8786 sends the same jobs to a Dask cluster.
+WORKERS ?=
+DB ?=
+SCHEDULER ?=
 grade: $(STAMP)
-	$(BIN)/python -m pruning_kit.course grade $(ASSIGNMENT)
+	$(BIN)/python -m pruning_kit.course grade $(ASSIGNMENT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(DB),--db '$(DB)') $(if $(SCHEDULER),--scheduler '$(SCHEDULER)')
+
+# A JupyterHub for a class on 127.0.0.1:$(HUB_PORT), from a roster (username,role CSV), with
+# nbgrader's exchange, the formgrader for instructors and the Assignment List for students.
+# For trying it out only (shared passwords, one Unix user): hub/README.md runs a real class.
+HUB_PORT ?= 8000
+ROSTER ?= hub/roster.example.csv
+hub: $(STAMP)
+	$(BIN)/python -m pruning_kit.course hub --roster '$(ROSTER)' --port $(HUB_PORT) $(if $(DB),--db '$(DB)')
 
 benchmarks: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf .pytest_cache build *.egg-info
+	rm -rf .pytest_cache build _build *.egg-info

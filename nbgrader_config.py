@@ -9,11 +9,13 @@ virtualenv's `bin` first on PATH (the Makefile does).
 
 import os
 
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, OverwriteCells
 
 try:
     from pruning_kit.course.execute import RobustExecute, RobustOverwriteCells
+    from pruning_kit.course.feedback import FeedbackGrades, template_dirs
 except ImportError as exc:  # pragma: no cover - wrong environment
     raise ImportError("nbgrader_config.py needs the course package: run nbgrader from the "
                       "course virtualenv (make setup; PATH=.venv/bin:$PATH)") from exc
@@ -23,6 +25,9 @@ c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
+# The course's name in nbgrader's exchange (the hub) and in a PostgreSQL gradebook, which
+# refuses assignments of a course without one.
+c.CourseDirectory.course_id = "pruning-course"
 
 # Per-cell timeout in seconds. nbgrader reads `Execute.timeout`; the spelling
 # `ExecutePreprocessor.timeout` is ignored. The longest cells (loading the
@@ -46,3 +51,18 @@ c.Autograde.autograde_preprocessors = [
 c.RobustExecute.max_restarts = 10          # kernel restarts per notebook
 c.RobustExecute.memory_limit_mb = 8192     # address space per kernel (torch maps ~4.5 GB, ~1 GB resident)
 c.RobustExecute.test_timeout = 30          # test cells only call functions on tiny inputs
+
+# Every kernel that runs student code starts in a sandbox (bubblewrap; pruning_kit/course/sandbox.py):
+# read-only system, a private copy of the student's own folder, no network, nothing of this
+# course folder, home folders or the grader's environment. Where it can't start, grading refuses
+# and says what to install; `make grade UNSANDBOXED=1` or
+# `c.Sandbox.allow_unsandboxed_grading = True` grade without it (student code then runs with
+# your rights). Limits: c.Sandbox.max_processes, cpu_time_s, writable_mb (memory: the line above).
+c.RobustExecute.kernel_provisioner = "pruning-kit-sandbox"
+
+# What the instructor and students see (pruning_kit/course/feedback.py): feedback names each
+# test cell by the function it grades and says "not graded yet" for written answers nobody has
+# graded; the feedback pages and the formgrader load MathJax from the Jupyter server
+# (jupyter-server-mathjax), not a CDN, so math is typeset offline.
+c.GenerateFeedback.preprocessors = [FeedbackGrades, CSSHTMLHeaderPreprocessor]
+c.HTMLExporter.extra_template_basedirs = template_dirs()

@@ -10,6 +10,15 @@ cost of each extra student. Wall time is what the budget is about; CPU time (of
 nbgrader and the kernel) is printed too, because another busy process on a
 2-core machine stretches wall time without changing the work done.
 
+The cost of the grading sandbox (pruning_kit/course/sandbox.py) is measured in the
+same run (budget: well under a second per submission). What the sandbox adds does not
+depend on what the notebook computes (starting bwrap, copying the student's folder,
+checking once per nbgrader process that a sandbox starts), while a busy 2-core machine
+moves the time of a training notebook by seconds from one run to the next; so the same
+one-function submission is autograded alternately with and without the sandbox, 5 times
+each, and the fastest runs are compared. The start of a bare kernel with and without it
+(the part paid again at every kernel restart) is printed too.
+
     .venv/bin/python benchmarks/autograde_time.py
 """
 
@@ -26,9 +35,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pruning_kit.course import autograde, course_dir, release  # noqa: E402
+from pruning_kit.course import autograde, course_dir, release, sandbox  # noqa: E402
 
 BUDGET_S = 15.0
+SANDBOX_BUDGET_S = 1.0
+UNSANDBOXED = "\nc.RobustExecute.kernel_provisioner = ''  # the unsandboxed runs of the benchmark\n"
 
 
 def children_cpu():
@@ -50,6 +61,69 @@ def submit_solution(root, assignment, student="student"):
     (folder / f"{assignment}.ipynb").write_text(json.dumps(released))
 
 
+def kernel_start_s(root, sandboxed, repeats=5):
+    """Median seconds to start a kernel and get its first reply, working in autograded/student."""
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    config = Config()
+    config.CourseDirectory.root = str(root)
+    workdir = root / "autograded" / "student"
+    times = []
+    for _ in range(repeats):
+        km = KernelManager(kernel_name="python3", config=config)
+        if sandboxed:
+            km.kernel_spec.metadata["kernel_provisioner"] = {
+                "provisioner_name": sandbox.PROVISIONER, "config": {}}
+        start = time.perf_counter()
+        km.start_kernel(cwd=str(workdir))
+        client = km.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=120)
+        times.append(time.perf_counter() - start)
+        client.stop_channels()
+        km.shutdown_kernel(now=True)
+    return sorted(times)[len(times) // 2]
+
+
+def tiny_assignment(root, name="sandbox_cost"):
+    """A one-function assignment in the course (solution, test cell), released."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    answer = new_code_cell("def answer():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION")
+    answer.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
+                                   "grade_id": "answer", "schema_version": 3}
+    test = new_code_cell("assert answer() == 42")
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                 "grade_id": "test_answer", "schema_version": 3}
+    folder = root / "solutions" / name
+    folder.mkdir(parents=True)
+    nbformat.write(new_notebook(cells=[answer, test], metadata={"kernelspec": {
+        "name": "python3", "language": "python", "display_name": "Python 3"}}),
+        folder / f"{name}.ipynb")
+    release.release(root, [name])
+    return name
+
+
+def sandbox_cost(root, assignment, repeats=5):
+    """Fastest autograde of one submission with and without the sandbox (alternating); seconds."""
+    config = root / "nbgrader_config.py"
+    text = config.read_text()
+    runs = {True: [], False: []}
+    try:
+        for sandboxed in (True, False) * repeats:
+            config.write_text(text if sandboxed else text + UNSANDBOXED)
+            os.environ[sandbox.ALLOW_ENV] = "0" if sandboxed else "1"
+            start = time.perf_counter()
+            autograde.grade(root, assignment, feedback=False, out=io.StringIO())
+            runs[sandboxed].append(time.perf_counter() - start)
+    finally:
+        config.write_text(text)
+        os.environ.pop(sandbox.ALLOW_ENV, None)
+    return min(runs[True]), min(runs[False])
+
+
 def main():
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -59,6 +133,7 @@ def main():
         shutil.copytree(REPO / "solutions", root / "solutions")
         shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
         release.release(root)
+        print(sandbox.grading_mode(root))
         for assignment in course_dir.assignments(root):
             submit_solution(root, assignment)
             for run in (1, 2):
@@ -84,6 +159,17 @@ def main():
             four = time.perf_counter() - start
             print(f"{assignment:>10} 4 submissions in one call: {four:5.1f} s, "
                   f"{(four - single) / 3:4.1f} s for each extra submission")
+        # the sandbox: the same submission with and without it, in this run
+        tiny = tiny_assignment(root)
+        submit_solution(root, tiny)
+        on, off = sandbox_cost(root, tiny)
+        print(f"sandbox: autograde of one submission {on:5.2f} s sandboxed vs {off:5.2f} s "
+              f"unsandboxed = {on - off:+.2f} s per submission (budget {SANDBOX_BUDGET_S:g} s; "
+              f"fastest of 5 each, alternating)")
+        on, off = kernel_start_s(root, True), kernel_start_s(root, False)
+        print(f"sandbox: kernel start (to its first reply, median of 5) {on * 1000:.0f} ms "
+              f"sandboxed vs {off * 1000:.0f} ms unsandboxed = {(on - off) * 1000:+.0f} ms "
+              f"per kernel (paid again at each restart)")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     print(f"slowest warm run (autograde + feedback): {worst:.1f} s = "
           f"{worst / BUDGET_S:.2f} x the {BUDGET_S:g} s budget")

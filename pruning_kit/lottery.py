@@ -58,6 +58,9 @@ class TicketRound:
         early_stop_accuracy: test accuracy at ``early_stop_iteration``.
         val_loss: the lowest validation loss.
         kind: ``"dense"``, ``"ticket"``, ``"reinit"`` or ``"random"``.
+        evals: the validation curve, ``{"iteration", "loss", "accuracy"}`` every
+            ``eval_every`` iterations (as ``pk.train.History.evals``); for plots
+            of training progress like the paper's Figure 3.
     """
 
     round: int
@@ -68,9 +71,10 @@ class TicketRound:
     early_stop_accuracy: float = math.nan
     val_loss: float = math.nan
     kind: str = "ticket"
+    evals: list = field(default_factory=list, repr=False)
 
     def row(self) -> dict:
-        """The record without the masks (for a pandas DataFrame)."""
+        """The record without the masks and the curve (for a pandas DataFrame)."""
         return {"round": self.round, "kind": self.kind, "remaining": self.remaining,
                 "accuracy": self.accuracy, "early_stop_iteration": self.early_stop_iteration,
                 "early_stop_accuracy": self.early_stop_accuracy, "val_loss": self.val_loss}
@@ -171,15 +175,16 @@ def _train(model, s: _Settings, seed: int, round_: int, kind: str, on_step=None)
     return TicketRound(round=round_, remaining=_remaining(mask), accuracy=evaluate(model, s.test),
                        early_stop_iteration=best["iteration"], masks=mask,
                        early_stop_accuracy=test_accuracy.get(best["iteration"], math.nan),
-                       val_loss=best["loss"], kind=kind)
+                       val_loss=best["loss"], kind=kind,
+                       evals=[dict(e) for e in history.evals])
 
 
 @uses_recipe
 def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: float = 0.2,
         rewind_iteration: int = 0, epochs: int = 10, lr: float = 2e-3, seed: int = 0, *,
         scope: str = "local", output_rate: float | None = None, output_layer: str | None = None,
-        val=None, val_size: int = 500, eval_every: int = 25, batch_size: int = 64,
-        optimizer: str = "adam", weight_decay: float = 0.0,
+        rates: dict | None = None, val=None, val_size: int = 500, eval_every: int = 25,
+        batch_size: int = 64, optimizer: str = "adam", weight_decay: float = 0.0,
         progress: bool = False, recipe: Recipe | None = None) -> list[TicketRound]:
     """Iterative magnitude pruning with rewinding: find winning tickets.
 
@@ -211,6 +216,10 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
         output_rate: rate for the output layer; ``None`` means ``rate / 2``
             (the paper's convention). Pass ``rate`` to treat it like the others.
         output_layer: name of the output layer; ``None``: the last prunable layer.
+        rates: ``{layer name: rate}`` for layers pruned at their own rate each
+            round (the paper's conv networks prune the convolutions at 10-15%
+            and the fully connected layers at 20%); they override ``rate`` and
+            ``output_rate`` for those layers.
         val: validation data (then ``train`` is used whole).
         val_size: size of the split held out of ``train`` when ``val`` is None
             (always the same examples, see :func:`split_validation`).
@@ -243,6 +252,15 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
         output_layer = names[-1]
     elif output_layer not in names:
         raise InvalidParameterError(f"output_layer must name a prunable layer {names}, got {output_layer!r}")
+    layer_rates = {output_layer: output_rate}
+    if rates is not None:
+        if not isinstance(rates, dict) or set(rates) - set(names):
+            raise InvalidParameterError(f"rates must be a dict {{layer name: rate}} over the prunable "
+                                        f"layers {names}, got {rates!r}")
+        layer_rates.update({name: check_fraction(f"rates[{name!r}]", value,
+                                                 hint="the fraction of that layer's remaining "
+                                                      "weights pruned per round")
+                            for name, value in rates.items()})
     per_epoch = -(-len(s.train) // s.batch_size)
     total = per_epoch * s.epochs
     check_int("rewind_iteration", rewind_iteration, low=0, high=total,
@@ -256,7 +274,7 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
 
     results = [_train(model, s, seed, 0, "dense", on_step=snapshot)]
     for round_ in range(1, rounds + 1):
-        prune.magnitude_step(model, rate, scope, rates={output_layer: output_rate})
+        prune.magnitude_step(model, rate, scope, rates=layer_rates)
         masks = prune.masks(model)
         model = _build(model_fn, seed)
         model.load_state_dict(rewind)
@@ -267,7 +285,8 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
 
 @uses_recipe
 def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
-                   epochs: int = 10, lr: float = 2e-3, seed: int = 1, *, val=None,
+                   epochs: int = 10, lr: float = 2e-3, seed: int = 1, *,
+                   data_seed: int | None = None, val=None,
                    val_size: int = 500, eval_every: int = 25, batch_size: int = 64,
                    optimizer: str = "adam", weight_decay: float = 0.0,
                    progress: bool = False,
@@ -276,14 +295,20 @@ def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
 
     Builds ``model_fn()`` after ``seed_everything(seed)`` (use a seed other
     than the one the ticket came from), applies ``masks`` and trains with the
-    same settings and validation split as :func:`imp`.
+    same settings and validation split as :func:`imp`. Frankle & Carbin's
+    control changes the initial weights only: pass the ticket's seed as
+    ``data_seed`` so that the examples come in the same order as in
+    :func:`imp`, and only the initialisation differs.
 
     Args:
         model_fn: returns a new, unpruned model of the masks' architecture.
         masks: ``{layer name: 0/1 mask}``, e.g. ``rounds[-1].masks``.
         train, test, epochs, lr, val, val_size, eval_every, batch_size,
         optimizer, weight_decay, progress, recipe: as in :func:`imp`.
-        seed: seed of the new initialisation and of the data order.
+        seed: seed of the new initialisation (and of the data order when
+            ``data_seed`` is None).
+        data_seed: seed of the data order (the shuffling of every epoch);
+            ``None`` uses ``seed``.
 
     Returns:
         A :class:`TicketRound` with ``round=-1`` and ``kind="reinit"``.
@@ -298,16 +323,18 @@ def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
         (0.2, True)
     """
     seed = check_seed(seed)
+    data_seed = seed if data_seed is None else check_seed(data_seed, "data_seed")
     s = _settings(train, test, epochs, lr, val, val_size, eval_every, batch_size, optimizer,
                   weight_decay, progress)
     model = _build(model_fn, seed)
     prune.apply_masks(model, masks)
-    return _train(model, s, seed, -1, "reinit")
+    return _train(model, s, data_seed, -1, "reinit")
 
 
 @uses_recipe
 def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
-                         epochs: int = 10, lr: float = 2e-3, seed: int = 2, *, val=None,
+                         epochs: int = 10, lr: float = 2e-3, seed: int = 2, *,
+                         data_seed: int | None = None, val=None,
                          val_size: int = 500, eval_every: int = 25, batch_size: int = 64,
                          optimizer: str = "adam", weight_decay: float = 0.0,
                          progress: bool = False,
@@ -320,7 +347,10 @@ def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, 
     Args:
         model_fn, masks, train, test, epochs, lr, val, val_size, eval_every,
         batch_size, optimizer, weight_decay, progress, recipe: as in :func:`reinit_control`.
-        seed: seed of the random masks, the initialisation and the data order.
+        seed: seed of the random masks and the initialisation (and of the data
+            order when ``data_seed`` is None).
+        data_seed: seed of the data order; ``None`` uses ``seed``. Pass the
+            ticket's seed to train in the same order as :func:`imp`.
 
     Returns:
         A :class:`TicketRound` with ``round=-1`` and ``kind="random"``.
@@ -336,6 +366,7 @@ def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, 
         ('random', True)
     """
     seed = check_seed(seed)
+    data_seed = seed if data_seed is None else check_seed(data_seed, "data_seed")
     s = _settings(train, test, epochs, lr, val, val_size, eval_every, batch_size, optimizer,
                   weight_decay, progress)
     model = _build(model_fn, seed)
@@ -351,4 +382,4 @@ def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, 
         flat[torch.randperm(mask.numel(), generator=generator)[:counts[name]]] = 0
         random_masks[name] = flat.view_as(mask)
     prune.apply_masks(model, random_masks)
-    return _train(model, s, seed, -1, "random")
+    return _train(model, s, data_seed, -1, "random")

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 
@@ -20,10 +21,10 @@ import torch
 from torch import nn
 
 from .train import num_threads
-from ._checks import InvalidParameterError, check_model, check_int
+from ._checks import InvalidParameterError, check_choice, check_model, check_int
 
 __all__ = ["count_params", "macs", "size_bytes", "latency_ms", "compression_ratio",
-           "ENERGY_PJ_45NM", "energy_pj"]
+           "ENERGY_PJ_45NM", "energy_pj", "CLOCKS"]
 
 # Horowitz, "Computing's energy problem", ISSCC 2014: 45 nm CMOS, picojoules per operation.
 ENERGY_PJ_45NM = {
@@ -161,19 +162,26 @@ def compression_ratio(sparsity: float) -> float:
     return 1.0 / (1.0 - sparsity)
 
 
-def _time_once(model, example_input) -> float:
-    start = time.perf_counter()
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+"""The clocks :func:`latency_ms` can time with: wall-clock time, or the calling thread's CPU time."""
+
+
+def _time_once(model, example_input, clock=time.perf_counter) -> float:
+    start = clock()
     model(example_input)
-    return (time.perf_counter() - start) * 1e3
+    return (clock() - start) * 1e3
 
 
 def latency_ms(model, example_input: torch.Tensor, *, repeats: int = 30, warmup: int = 3,
-               threads: int | None = 1):
+               threads: int | None = 1, clock: str = "wall"):
     """Median forward-pass time in milliseconds, single-threaded by default.
 
     Pass a dict ``{name: model}`` to compare models fairly in one run: they are
-    timed alternately (A, B, A, B, ...) so that noise from other processes hits
-    all of them alike; the result is then ``{name: median ms}``.
+    timed in rounds, each model once per round, so that noise from other
+    processes hits all of them alike; the result is then ``{name: median ms}``.
+    The order within a round is shuffled (with a fixed seed): on a busy machine
+    the scheduler's time slices can otherwise fall into step with a fixed order
+    and land on the same model every round, making it look several times slower.
 
     Args:
         model: a module, or a dict of name -> module.
@@ -182,13 +190,27 @@ def latency_ms(model, example_input: torch.Tensor, *, repeats: int = 30, warmup:
         warmup: untimed runs per model first.
         threads: PyTorch threads while timing (1 by default: laptops with
             another busy process time far more steadily on one thread).
+        clock: ``"wall"`` (elapsed time) or ``"cpu"``: the CPU time of the
+            calling thread, which leaves out the time the process waits while
+            other programs hold the cores. On a busy machine the wall clock of a
+            1-2 ms call can jump by whole scheduler time slices (4 ms and more);
+            the CPU time stays steady, and on an idle machine it equals the
+            wall time when all the work runs on the calling thread (PyTorch with
+            ``threads=1``, an ONNX Runtime session with one intra-op thread).
+            Needs ``threads=1``.
 
     Example:
         >>> ms = latency_ms({"small": nn.Linear(8, 8), "big": nn.Linear(8, 2048)},
         ...                 torch.zeros(64, 8), repeats=5)
         >>> sorted(ms) == ["big", "small"] and all(v > 0 for v in ms.values())
         True
+        >>> latency_ms(nn.Linear(8, 8), torch.zeros(64, 8), repeats=5, clock="cpu") >= 0
+        True
     """
+    check_choice("clock", clock, tuple(CLOCKS))
+    if clock == "cpu" and threads != 1:
+        raise InvalidParameterError(f"clock='cpu' counts only the calling thread's time, so it needs "
+                                    f"threads=1, got threads={threads!r}")
     models = model if isinstance(model, dict) else {"model": model}
     if not models:
         raise InvalidParameterError("model must be a module or a non-empty dict of modules")
@@ -205,9 +227,12 @@ def latency_ms(model, example_input: torch.Tensor, *, repeats: int = 30, warmup:
             for _ in range(warmup):
                 for m in models.values():
                     m(example_input)
+            order = list(models)
+            shuffle = random.Random(0).shuffle
             for _ in range(repeats):
-                for k, m in models.items():
-                    times[k].append(_time_once(m, example_input))
+                shuffle(order)
+                for k in order:
+                    times[k].append(_time_once(models[k], example_input, CLOCKS[clock]))
     finally:
         for k, m in models.items():
             m.train(modes[k])

@@ -344,7 +344,8 @@ def accuracy_vs_sparsity(frame_or_records, *, x: str = "sparsity", y: str = "acc
         log: logarithmic x axis; with ``x_axis="remaining"`` this spreads out
             the interesting high-sparsity end (100, 10, 1 %).
         spread: band drawn around the mean: ``"minmax"``, ``"std"``, ``"sem"``
-            or ``None`` (see :func:`mean_spread`).
+            or ``None`` (see :func:`mean_spread`); the legend's title says which
+            and over how many runs (the most any point has).
         percent: show x and y in percent (values stay fractions in the data).
         ylabel: y label without unit (the unit is added).
         title: optional title.
@@ -411,8 +412,10 @@ def accuracy_vs_sparsity(frame_or_records, *, x: str = "sparsity", y: str = "acc
     ax.set_ylabel(f"{ylabel} ({unit})")
     if title:
         ax.set_title(title)
-    band = {"minmax": "min-max over runs", "std": "+/- 1 std", "sem": "+/- 1 s.e.m.",
-            None: None}[spread]
+    band = {"minmax": "min-max", "std": "+/- 1 std", "sem": "+/- 1 s.e.m.", None: None}[spread]
+    runs = int(table["runs"].max())
+    if band:
+        band += f" over {runs} runs" if runs > 1 else " (one run: no spread)"
     _legend(ax, legend_loc, title=f"mean; band:\n{band}" if band else "mean")
     return ax
 

@@ -45,12 +45,12 @@ from torch import nn
 from . import metrics
 from .train import Recipe, evaluate, fit, seed_everything, uses_recipe
 from ._checks import (InvalidParameterError, check_model, check_int, check_number, check_fraction,
-                      check_callable)
+                      check_callable, check_choice)
 
 __all__ = ["COLUMNS", "TWO_SIGMA_MASS", "grid_search", "sensitivity_study", "top_configs",
            "Ellipse", "confidence_ellipse", "surface", "surface_distance", "top_overlap",
            "summary", "plot_heatmap", "plot_heatmaps", "optuna_search", "grid_around",
-           "reinitialize"]
+           "reinitialize", "TARGETS", "MODES"]
 
 COLUMNS = ["setting", "ratio", "mode", "lr", "weight_decay", "accuracy", "params", "macs"]
 TWO_SIGMA_MASS = 1 - math.exp(-2)   # share of a 2-D Gaussian inside its 2-sigma ellipse: 86.47%
@@ -161,6 +161,8 @@ def reinitialize(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 MODES = ("retrain", "finetune")
+TARGETS = ("filters", "macs")
+"""What a pruning ratio of :func:`sensitivity_study` counts: filters per conv, or MACs."""
 
 
 @uses_recipe
@@ -170,6 +172,7 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
                       modes: Iterable[str] = MODES, epochs: int = 2,
                       finetune_epochs: int | None = None, reference: tuple | None = None,
                       prune_ratios: dict | None = None, importance="l1",
+                      target: str = "filters",
                       optimizer: str = "adam", batch_size: int = 64, seed: int = 0,
                       progress: bool = True, recipe: Recipe | None = None):
     """Learning-rate x weight-decay grids for a base model and its structurally pruned versions.
@@ -177,7 +180,12 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
     1. The base architecture is trained on the grid (setting ``"base"``).
     2. A reference model is trained at ``reference = (lr, weight_decay)``
        (default: the base grid's best) and pruned with
-       :func:`pruning_kit.structured.l1_filter_prune` at each ratio.
+       :func:`pruning_kit.structured.l1_filter_prune` at each ratio: with
+       ``target="filters"`` a ratio is the fraction of filters removed from
+       every conv (Li et al.); with ``target="macs"`` it is the share of the
+       MACs removed, spread over the convs non-uniformly by
+       :func:`pruning_kit.structured.macs_target_ratios` (the talk defines its
+       ratios by FLOPs).
     3. Each pruned model is trained on the same grid: ``"retrain"`` from fresh
        random weights for ``epochs``, ``"finetune"`` from its pruned weights for
        ``finetune_epochs`` (default ``epochs``).
@@ -187,19 +195,25 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
         train, test: data to train on and to score with.
         example_input: a batch the model accepts (for pruning and MACs).
         lrs, weight_decays: the grid (positive values, log-spaced).
-        ratios: filter-pruning ratios in [0, 1).
+        ratios: pruning ratios in [0, 1): fractions of filters, or of MACs
+            with ``target="macs"``.
         modes: any of ``"retrain"`` and ``"finetune"``.
         epochs, finetune_epochs: training length.
         reference: the configuration of the model that is pruned.
         prune_ratios, importance: passed to ``l1_filter_prune`` as ``ratios=``
-            and ``importance=`` (non-uniform pruning, other scorings).
+            and ``importance=`` (non-uniform pruning, other scorings);
+            ``prune_ratios`` only with ``target="filters"``.
+        target: ``"filters"`` or ``"macs"`` (what a ratio counts).
         optimizer, batch_size, seed, progress: for :func:`grid_search`.
         recipe: a :class:`pruning_kit.train.Recipe` with epochs, optimizer,
             batch_size and seed (lr and weight decay are the grid's axes).
 
     Returns:
         one DataFrame with columns :data:`COLUMNS`; settings are named
-        ``"base"``, ``"retrain 20%"``, ``"finetune 20%"``, ...
+        ``"base"``, ``"retrain 20%"``, ``"finetune 20%"``, ...;
+        ``frame.attrs["filters_removed"]`` holds, per ratio label (``"20%"``),
+        the fraction of filters each conv lost, and ``frame.attrs["target"]``
+        the target.
 
     Example:
         >>> import pruning_kit as pk
@@ -208,10 +222,12 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
         ...     lrs=[1e-3, 1e-2], weight_decays=[1e-4], ratios=[0.5], epochs=1, progress=False)
         >>> frame.groupby("setting", sort=False).size().to_dict()
         {'base': 2, 'retrain 50%': 2, 'finetune 50%': 2}
+        >>> frame.attrs["filters_removed"]
+        {'50%': {'conv1': 0.5, 'conv2': 0.5}}
     """
     import pandas as pd
 
-    from .structured import l1_filter_prune
+    from .structured import l1_filter_prune, macs_target_ratios
 
     _check_model_fn(model_fn)
     modes = list(modes)
@@ -221,6 +237,11 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
     ratios = list(ratios)
     for r in ratios:
         check_number("each of ratios", r, low=0, high=1, low_open=True, high_open=True)
+    check_choice("target", target, TARGETS)
+    if target == "macs" and prune_ratios is not None:
+        raise InvalidParameterError("prune_ratios sets per-layer filter ratios by hand; with "
+                                    "target='macs' the per-layer ratios are computed: pass one or "
+                                    "the other")
     check_int("epochs", epochs, low=1)
     if finetune_epochs is None:
         finetune_epochs = epochs
@@ -239,10 +260,20 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
     trained = model_fn()
     fit(trained, train, epochs=epochs, lr=float(reference[0]), optimizer=optimizer,
         weight_decay=float(reference[1]), batch_size=batch_size, seed=seed, progress=False)
+    filters_removed = {}
     for ratio in ratios:
-        pruned = l1_filter_prune(trained, ratio, example_input, ratios=prune_ratios,
-                                 importance=importance)
         label = f"{ratio:.0%}"
+        if target == "macs":
+            per_layer = macs_target_ratios(trained, ratio, example_input, importance=importance)
+            pruned = l1_filter_prune(trained, 0.0, example_input, ratios=per_layer,
+                                     importance=importance)
+        else:
+            pruned = l1_filter_prune(trained, ratio, example_input, ratios=prune_ratios,
+                                     importance=importance)
+        before = {n: m.out_channels for n, m in trained.named_modules() if hasattr(m, "out_channels")}
+        filters_removed[label] = {
+            n: 1 - m.out_channels / before[n] for n, m in pruned.named_modules()
+            if hasattr(m, "out_channels") and n in before and m.out_channels != before[n]}
         if "retrain" in modes:
             frames.append(grid_search(
                 lambda: reinitialize(copy.deepcopy(pruned), seed), train, test, epochs=epochs,
@@ -251,7 +282,10 @@ def sensitivity_study(model_fn: Callable[[], nn.Module], train, test,
             frames.append(grid_search(
                 lambda: copy.deepcopy(pruned), train, test, epochs=finetune_epochs,
                 setting=f"finetune {label}", ratio=ratio, mode="finetune", **common))
-    return pd.concat(frames, ignore_index=True)
+    frame = pd.concat(frames, ignore_index=True)
+    frame.attrs["target"] = target
+    frame.attrs["filters_removed"] = filters_removed
+    return frame
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,16 +21,21 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.utils import determine_grade
 
-from pruning_kit.course import autograde, execute, preflight, release
+from pruning_kit.course import autograde, execute, grades, preflight, release, sample
 from pruning_kit.course.course_dir import assignments, run_nbgrader
 from pruning_kit.course.checks import ASSIGNMENTS
+
+from kit_wrappers import WRAPPERS  # noqa: E402 - tests/ is on sys.path under pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MAX = {  # points per function: visible + hidden
     "pruning": {"magnitude_mask": 4, "global_magnitude_masks": 4, "snip_scores": 5,
-                "snip_masks": 3, "imp_step": 5, "l1_filter_order": 3},
+                "snip_masks": 3, "imp_step": 5, "l1_filter_order": 3,
+                "sensitivity_scan": 4, "sparsity_plan": 5, "remove_neurons": 5},
     "binarized": {"quantize_affine": 5, "dequantize_affine": 3, "quantize_symmetric": 4,
-                  "binarize": 3, "SignSTE": 4, "BinaryLinear": 5},
+                  "binarize": 3, "SignSTE": 4, "BinaryLinear": 5, "quantize_bias": 3,
+                  "integer_linear": 5, "quantized_linear": 5, "BinarizedMLP": 5,
+                  "train_binarized": 5},
 }
 
 # The course under test uses the repository's nbgrader_config.py plus these lines:
@@ -84,6 +89,73 @@ def global_magnitude_masks(weights, sparsity):
         masks[name] = m
     return masks
 '''
+
+# The pruning lab, one mistake in each task (each task is graded on its own)
+SCAN_ALL_LAYERS_AT_ONCE = '''
+def sensitivity_scan(model, data, sparsities):
+    scan = {}
+    for name, _ in pk.models.prunable(model):
+        scan[name] = []
+        for s in sparsities:
+            pruned = copy.deepcopy(model)
+            for _, layer in pk.models.prunable(pruned):
+                layer.weight.detach().mul_(magnitude_mask(layer.weight, s))
+            scan[name].append(pk.train.evaluate(pruned, data))
+    return scan
+'''
+
+MACS_WITH_BIASES = '''
+def remove_neurons(model, keep):
+    small = copy.deepcopy(model)
+    cols = torch.ones(model.fc1.in_features, dtype=torch.bool)
+    for name in ("fc1", "fc2", "fc3"):
+        old = getattr(model, name)
+        rows = keep.get(name, torch.ones(old.out_features, dtype=torch.bool))
+        new = nn.Linear(int(cols.sum()), int(rows.sum()))
+        new.weight = nn.Parameter(old.weight.detach()[rows][:, cols].clone())
+        new.bias = nn.Parameter(old.bias.detach()[rows].clone())
+        setattr(small, name, new)
+        cols = rows
+    return small, sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in small.parameters())
+'''
+
+# 10.0x fewer weights, but 1.8 points below the dense accuracy after fine-tuning: 0 hidden points
+PLAN_UNIFORM_90 = "def sparsity_plan():\n    return {'fc1': 0.9, 'fc2': 0.9, 'fc3': 0.9}\n"
+# 6.7x fewer weights within 1 point: the partial credit, 2 of the 4 hidden points
+PLAN_5X = "def sparsity_plan():\n    return {'fc1': 0.85, 'fc2': 0.85, 'fc3': 0.85}\n"
+
+# The binarized assignment's parts 2 and 3, one mistake in each task (graded on its own)
+BINARIZED_LAB_WRONG = {
+    "quantize_bias": """
+def quantize_bias(bias, input_scale, weight_scale):
+    return torch.round(bias / weight_scale).to(torch.int32)
+""",
+    "integer_linear": """
+def integer_linear(x_q, x_zero_point, w_q, bias_q):
+    return x_q.to(torch.int32) @ w_q.to(torch.int32).t() + bias_q
+""",
+    "quantized_linear": """
+def quantized_linear(x_q, x_scale, x_zero_point, w_q, w_scale, bias_q, out_scale, out_zero_point):
+    acc = integer_linear(x_q, x_zero_point, w_q, bias_q)
+    return torch.round(acc * (x_scale * w_scale / out_scale)).clamp(0, 255).to(torch.uint8)
+""",
+    "BinarizedMLP": """
+class BinarizedMLP(nn.Module):
+    def __init__(self, in_features=784, hidden=256, num_classes=10, binary_activations=True):
+        super().__init__()
+        self.fc1, self.bn1 = BinaryLinear(in_features, hidden), nn.BatchNorm1d(hidden)
+        self.fc2, self.bn2 = BinaryLinear(hidden, hidden), nn.BatchNorm1d(hidden)
+        self.fc3, self.bn3 = BinaryLinear(hidden, num_classes), nn.BatchNorm1d(num_classes)
+
+    def forward(self, x):
+        x = F.hardtanh(self.bn1(self.fc1(x.flatten(1))))
+        return self.bn3(self.fc3(F.hardtanh(self.bn2(self.fc2(x)))))
+""",
+    "train_binarized": """
+def train_binarized(model, train, epochs, seed):
+    return pk.train.fit(model, train, epochs=epochs, lr=1e-2, seed=seed, progress=False).loss
+""",
+}
 
 STE_WITHOUT_CUT = '''
 class SignSTE(torch.autograd.Function):
@@ -147,7 +219,18 @@ CHEATING_FUNCTIONS = {
     "imp_step": "def imp_step(trained, init, masks, rate):\n    return AlwaysEqual(), AlwaysEqual()\n",
     "l1_filter_order": ("def l1_filter_order(conv_weight):\n"
                         "    return torch.zeros(conv_weight.shape[0], dtype=torch.int64).as_subclass(Liar)\n"),
+    "sensitivity_scan": ("def sensitivity_scan(model, data, sparsities):\n"
+                         "    return {n: AlwaysEqual() for n, _ in pk.models.prunable(model)}\n"),
+    "sparsity_plan": "def sparsity_plan():\n    return {'fc1': AlwaysEqual(), 'fc2': 0.9, 'fc3': 0.9}\n",
+    "remove_neurons": "def remove_neurons(model, keep):\n    return model, AlwaysEqual()\n",
 }
+
+
+# A submission that hands a function and a class to the kit: those score 0 (the kit refuses while
+# they are tested, and the CSV notes say which kit function was called), the others full marks.
+# One submission (each costs a notebook run); tests/test_no_answers_given.py runs every wrapper
+# of both assignments in-process.
+KIT_WRAPPED = {"binarized": {n: WRAPPERS["binarized"][n] for n in ("quantize_affine", "BinaryLinear")}}
 
 
 def _strip_markers(source):
@@ -204,11 +287,15 @@ def course(tmp_path_factory):
     (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text() + TEST_CONFIG)
     release.release(root)
 
-    submit(root, "solution", "pruning", make_submission(root, "pruning", {}))
+    sample.sample_submission(root, "pruning", "solution")  # what the README tells instructors
     submit(root, "released", "pruning", make_submission(root, "pruning"))
     submit(root, "one_wrong", "pruning",
            make_submission(root, "pruning", {"global_magnitude_masks": LOCAL_NOT_GLOBAL}))
-    submit(root, "hangs", "pruning", make_submission(root, "pruning", {"l1_filter_order": HANGS_ON_TIES}))
+    submit(root, "hangs", "pruning", make_submission(
+        root, "pruning", {"l1_filter_order": HANGS_ON_TIES, "sparsity_plan": PLAN_5X}))
+    submit(root, "lab_wrong", "pruning", make_submission(
+        root, "pruning", {"sensitivity_scan": SCAN_ALL_LAYERS_AT_ONCE, "sparsity_plan": PLAN_UNIFORM_90,
+                          "remove_neurons": MACS_WITH_BIASES}))
     submit(root, "crashes", "pruning", make_submission(
         root, "pruning", {"imp_step": KILLS_THE_KERNEL, "snip_scores": EATS_ALL_MEMORY}))
     submit(root, "cheats", "pruning", make_submission(
@@ -219,9 +306,12 @@ def course(tmp_path_factory):
                                      "l1_filter_order", "test_l1_filter_order_visible"}))
     submit(root, "broken_json", "pruning", raw='{"cells": [{"cell_type": "code", "source": "x = 1"')
 
-    submit(root, "solution", "binarized", make_submission(root, "binarized", {}))
+    sample.sample_submission(root, "binarized", "solution")
+    for assignment, code in KIT_WRAPPED.items():
+        submit(root, "kit_wrapper", assignment, make_submission(root, assignment, code))
     submit(root, "released", "binarized", make_submission(root, "binarized"))
-    submit(root, "one_wrong", "binarized", make_submission(root, "binarized", {"SignSTE": STE_WITHOUT_CUT}))
+    submit(root, "one_wrong", "binarized", make_submission(
+        root, "binarized", {"SignSTE": STE_WITHOUT_CUT, **BINARIZED_LAB_WRONG}))
 
     printed = io.StringIO()
     rows = {"pruning": autograde.grade(root, "pruning", out=printed),
@@ -289,7 +379,7 @@ def test_reference_solution_scores_full_marks(course, assignment):
     row = course.rows[assignment]["solution"]
     assert row["status"] == "graded", row
     assert scores(row, assignment) == full(assignment)
-    assert row["autograded"] == 24.0
+    assert row["autograded"] == sum(MAX[assignment].values())
 
 
 @pytest.mark.parametrize("assignment", ["pruning", "binarized"])
@@ -302,17 +392,44 @@ def test_released_notebook_scores_zero_and_grading_completes(course, assignment)
 def test_one_wrong_function_loses_exactly_its_points(course):
     pruning = course.rows["pruning"]["one_wrong"]
     assert scores(pruning, "pruning") == full("pruning", global_magnitude_masks=0)
-    # SignSTE is wrong; BinaryLinear (which uses it) is tested with a correct SignSTE
+    # SignSTE is wrong; BinaryLinear (which uses it) is tested with a correct SignSTE. Each task
+    # of parts 2 and 3 has one mistake too: each loses its own points and nothing else (the
+    # bias scale, the input zero point, the output zero point, float activations, no clipping)
     binarized = course.rows["binarized"]["one_wrong"]
-    assert scores(binarized, "binarized") == full("binarized", SignSTE=0)
+    assert scores(binarized, "binarized") == full("binarized", SignSTE=0, **{
+        name: 0 for name in BINARIZED_LAB_WRONG})
 
 
 def test_an_infinite_loop_times_out_its_cell_and_the_rest_is_graded(course):
     row = course.rows["pruning"]["hangs"]
     assert row["status"] == "graded"
     # the visible test has no ties and passes; the hidden test's ties loop forever
-    assert scores(row, "pruning") == full("pruning", l1_filter_order=1)
+    # (its sparsity plan reaches only 5x: 2 of the 4 hidden points, see the lab tests below)
+    assert scores(row, "pruning") == full("pruning", l1_filter_order=1, sparsity_plan=3)
     assert any("test_l1_filter_order_hidden: timed out" in n for n in row["notes"]), row["notes"]
+
+
+def test_one_mistake_in_each_lab_task_loses_exactly_that_tasks_points(course):
+    row = course.rows["pruning"]["lab_wrong"]
+    assert row["status"] == "graded", row
+    # the scan prunes every layer at once and the MACs count the biases: visible and hidden
+    # tests fail; the plan is well formed (visible point) but misses the accuracy bar
+    assert scores(row, "pruning") == full("pruning", sensitivity_scan=0, remove_neurons=0,
+                                          sparsity_plan=1)
+    html = (course.root / "feedback" / "lab_wrong" / "pruning" / "pruning.html").read_text()
+    assert "EVERY layer" in html and "counts the biases too" in html
+
+
+def test_a_plan_that_misses_the_target_gets_the_stated_credit(course):
+    # the rule stated in part 8: 4 hidden points at 10x fewer weights within 1 point of the
+    # dense accuracy, 2 at 5x, 0 otherwise; nbgrader takes the 2 from the number the cell shows
+    assert course.rows["pruning"]["solution"]["sparsity_plan"] == 5.0
+    assert course.rows["pruning"]["hangs"]["sparsity_plan"] == 3.0
+    assert course.rows["pruning"]["lab_wrong"]["sparsity_plan"] == 1.0
+    partial = (course.root / "feedback" / "hangs" / "pruning" / "pruning.html").read_text()
+    assert "(6.67x fewer)" in partial and "2 of 4 points" in partial
+    missed = (course.root / "feedback" / "lab_wrong" / "pruning" / "pruning.html").read_text()
+    assert "The plan loses more than 1 point of accuracy" in missed and "(10.00x fewer)" in missed
 
 
 def test_a_killed_kernel_costs_only_the_functions_that_kill_it(course):
@@ -369,17 +486,130 @@ def test_grades_csv_feedback_and_summary(course):
         table = list(csv.DictReader(handle))
     assert {r["student_id"] for r in table} == set(course.rows["pruning"])
     solution = next(r for r in table if r["student_id"] == "solution")
-    assert solution["autograded (24)"] == "24" and solution["magnitude_mask (4)"] == "4"
+    auto = sum(MAX["pruning"].values())
+    assert solution[f"autograded ({auto})"] == str(auto) and solution["magnitude_mask (4)"] == "4"
     # written answers wait for a human; left blank they score 0 at once
-    assert solution["manual (4, empty until graded)"] == "" and solution["answer_rewinding (2)"] == ""
+    assert solution["manual (14, empty until graded)"] == "" and solution["answer_rewinding (2)"] == ""
     released = next(r for r in table if r["student_id"] == "released")
-    assert released["manual (4, empty until graded)"] == "0" and released["answer_rewinding (2)"] == "0"
+    assert released["manual (14, empty until graded)"] == "0" and released["answer_rewinding (2)"] == "0"
     html = course.root / "feedback" / "one_wrong" / "pruning" / "pruning.html"
     assert "that is local pruning" in html.read_text()
     assert not (course.root / "feedback" / "broken_json" / "pruning").exists()
     for student in course.rows["pruning"]:
         assert student in course.printed
     assert "grades: " in course.printed
+
+
+# ---------------------------------------------------------------------------
+# The instructor's view: test submissions, kit wrappers, feedback, CSV, formgrader
+
+
+@pytest.mark.parametrize("assignment", ["pruning", "binarized"])
+def test_the_sample_submission_scores_full_marks_with_no_notes(course, assignment):
+    row = course.rows[assignment]["solution"]
+    assert row["status"] == "graded" and row["notes"] == [], row
+    assert scores(row, assignment) == full(assignment)
+    nb = json.loads((course.root / "submitted" / "solution" / assignment / f"{assignment}.ipynb")
+                    .read_text())
+    filled = "\n".join("".join(c["source"]) for c in nb["cells"]
+                       if c["metadata"].get("nbgrader", {}).get("solution"))
+    assert "### BEGIN SOLUTION" not in filled and "# YOUR CODE HERE" not in filled
+    assert "YOUR ANSWER HERE" not in filled
+    with pytest.raises(ValueError, match="pass --force"):
+        sample.sample_submission(course.root, assignment, "solution")
+
+
+@pytest.mark.parametrize("assignment", sorted(KIT_WRAPPED))
+def test_a_submission_wrapping_the_kit_scores_nothing_on_those_functions(course, assignment):
+    row = course.rows[assignment]["kit_wrapper"]
+    wrapped = KIT_WRAPPED[assignment]
+    assert scores(row, assignment) == full(assignment, **{name: 0 for name in wrapped}), row
+    for name in wrapped:
+        assert any(re.search(rf"test_{name}_(visible|hidden): {name} calls pk\.[\w.]+, which is "
+                             rf"off while it is graded", note) for note in row["notes"]), row["notes"]
+
+
+def _feedback(course, student, assignment="pruning"):
+    return (course.root / "feedback" / student / assignment / f"{assignment}.html").read_text()
+
+
+def assert_mathjax_is_local(html):
+    assert "jupyter_server_mathjax/MathJax.js" in html
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//[^\"' >]*mathjax", html, re.I)
+    assert "cdnjs" not in html and "cdn.jsdelivr" not in html
+
+
+def test_feedback_names_each_test_and_waits_for_the_hand_grading(course):
+    html = _feedback(course, "solution")
+    for name in ASSIGNMENTS["pruning"]:
+        assert f"{name} — visible tests" in html and f"{name} — hidden tests" in html
+    assert ">Test cell<" not in html
+    # written answers nobody graded yet are not counted as 0
+    assert "not graded yet" in html
+    auto = course.rows["pruning"]["solution"]["autograded"]
+    assert f"Score so far: {auto:g} / {auto:g};" in html
+    assert "written answer" in html
+    assert_mathjax_is_local(html)
+    # blank answers are graded at once (0 points): nothing waits
+    released = _feedback(course, "released")
+    assert "not graded yet" not in released and "Score: 0 / " in released
+
+
+def test_once_the_answers_are_graded_feedback_and_grades_show_the_real_score(course):
+    from nbgrader.api import Gradebook
+
+    student = "one_wrong"  # its written answers wait for a grader
+    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
+        submission = gb.find_submission_notebook("pruning", "pruning", student)
+        answers = [g for g in submission.grades if g.cell.cell_type == "markdown"]
+        for grade in answers:  # what the formgrader does when a grader enters a score
+            grade.manual_score = grade.max_score
+            grade.needs_manual_grade = False
+        gb.db.commit()
+        total, maximum = submission.score, submission.max_score
+    run_nbgrader(course.root, "generate_feedback", "pruning", "--student", student, "--force")
+    html = _feedback(course, student)
+    assert "not graded yet" not in html and f"(Score: {total:g} / {maximum:g})" in html
+    _, rows, _, manual_max = grades.collect_grades(course.root, "pruning", [student], {})
+    assert rows[0]["manual_state"] == f"graded: {manual_max:g}/{manual_max:g}"
+    assert rows[0]["manual"] == manual_max
+
+
+def test_grades_csv_columns_follow_the_notebook(course):
+    with (course.root / "autograded" / "grades_pruning.csv").open() as handle:
+        header = next(csv.reader(handle))
+    nb = json.loads((course.root / "solutions" / "pruning" / "pruning.ipynb").read_text())
+    expected = []
+    for cell in nb["cells"]:
+        gid, meta = _grade_id(cell), cell["metadata"].get("nbgrader", {})
+        key = preflight.function_of(gid or "") or (gid if meta.get("grade") else None)
+        if key and key not in expected:
+            expected.append(key)
+    parts = [re.sub(r" \([\d.]+\)$", "", h) for h in header[4:-1]]
+    assert parts == expected
+    assert header[:2] == ["student_id", "status"] and header[2].startswith("autograded (")
+
+
+def test_the_summary_says_whether_the_hand_grading_is_done(course):
+    line = next(l for l in course.printed.splitlines() if l.strip().startswith("solution "))
+    assert re.search(r"\d+/\d+\s+graded; written answers not graded yet", line), line
+    released = next(l for l in course.printed.splitlines() if l.strip().startswith("released "))
+    assert "written answers graded: 0/" in released, released
+
+
+def test_the_formgrader_serves_mathjax_itself(course):
+    from nbgrader.api import Gradebook
+
+    from local_server import jupyter_server
+
+    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
+        submission_id = gb.find_submission_notebook("pruning", "pruning", "solution").id
+    with jupyter_server(course.root) as server:
+        status, page = server.get(f"/formgrader/submissions/{submission_id}/")
+        assert status == 200 and "magnitude_mask" in page
+        assert_mathjax_is_local(page)
+        status, script = server.get("/static/jupyter_server_mathjax/MathJax.js")
+        assert status == 200 and "MathJax" in script
 
 
 def test_check_command_says_the_committed_release_is_current(capsys):

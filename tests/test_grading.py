@@ -295,7 +295,7 @@ ALTERNATIVES = {
             def quantize_affine(x, bits):
                 x = x.double()
                 qmin, qmax = 0, 2 ** bits - 1
-                lo, hi = x.min(), x.max()
+                lo, hi = x.min().clamp(max=0), x.max().clamp(min=0)
                 scale = (hi - lo) / (qmax - qmin) if hi > lo else torch.tensor(1.0, dtype=torch.float64)
                 zp = int(torch.clamp(torch.round(qmin - lo / scale), qmin, qmax))
                 q = torch.clamp(torch.round(x / scale) + zp, qmin, qmax).long()
@@ -307,10 +307,23 @@ ALTERNATIVES = {
             def quantize_affine(x, bits):
                 a = x.numpy().astype(np.float64)
                 qmax = 2 ** bits - 1
-                scale = (a.max() - a.min()) / qmax if a.max() > a.min() else 1.0
-                zp = int(np.clip(np.round(-a.min() / scale), 0, qmax))
+                lo, hi = min(a.min(), 0.0), max(a.max(), 0.0)
+                scale = (hi - lo) / qmax if hi > lo else 1.0
+                zp = int(np.clip(np.round(-lo / scale), 0, qmax))
                 q = np.clip(np.round(a / scale) + zp, 0, qmax).astype(np.int64)
                 return torch.from_numpy(q), scale, zp
+        """,
+        "float32 arithmetic, torch.aminmax": """
+            def quantize_affine(x, bits):
+                lo, hi = torch.aminmax(x.float())
+                lo, hi = torch.minimum(lo, torch.zeros(())), torch.maximum(hi, torch.zeros(()))
+                qmax = 2 ** bits - 1
+                if hi == lo:
+                    return torch.zeros_like(x, dtype=torch.int64), 1.0, 0
+                scale = ((hi - lo) / qmax).item()
+                zero_point = int((-lo / scale).round().clamp(0, qmax))
+                q = (x.float() / scale).round().add(zero_point).clamp(0, qmax).to(torch.int64)
+                return q, scale, zero_point
         """,
     },
     "dequantize_affine": {
@@ -591,27 +604,35 @@ MISTAKES = {
     ("quantize_affine", "zero-point sign error"): ("""
         def quantize_affine(x, bits):
             qmax = 2 ** bits - 1
-            lo, hi = x.min().item(), x.max().item()
+            lo, hi = min(x.min().item(), 0.0), max(x.max().item(), 0.0)
             scale = (hi - lo) / qmax if hi > lo else 1.0
             zp = min(max(int(round(0 + lo / scale)), 0), qmax)
             return torch.clamp(torch.round(x / scale) + zp, 0, qmax).long(), scale, zp
     """, ["check the sign"]),
-    ("quantize_affine", "no special case for a constant tensor"): ("""
-        def quantize_affine(x, bits):
-            qmax = 2 ** bits - 1
-            lo, hi = x.min().item(), x.max().item()
-            scale = (hi - lo) / qmax
-            zp = min(max(int(round(-lo / scale)), 0), qmax)
-            return torch.clamp(torch.round(x / scale) + zp, 0, qmax).long(), scale, zp
-    """, ["constant"]),
-    ("quantize_affine", "float codes"): ("""
+    ("quantize_affine", "the old rule: a range without 0"): ("""
         def quantize_affine(x, bits):
             qmax = 2 ** bits - 1
             lo, hi = x.min().item(), x.max().item()
             scale = (hi - lo) / qmax if hi > lo else 1.0
             zp = min(max(int(round(-lo / scale)), 0), qmax)
+            return torch.clamp(torch.round(x / scale) + zp, 0, qmax).long(), scale, zp
+    """, ["The scale is", "the range must hold 0"]),
+    ("quantize_affine", "range holds 0 but forgets the all-zero tensor"): ("""
+        def quantize_affine(x, bits):
+            qmax = 2 ** bits - 1
+            lo, hi = min(x.min().item(), 0.0), max(x.max().item(), 0.0)
+            scale = (hi - lo) / qmax
+            zp = min(max(int(round(-lo / scale)), 0), qmax)
+            return torch.clamp(torch.round(x / scale) + zp, 0, qmax).long(), scale, zp
+    """, ["all-zero x", "raised ZeroDivisionError"]),
+    ("quantize_affine", "float codes"): ("""
+        def quantize_affine(x, bits):
+            qmax = 2 ** bits - 1
+            lo, hi = min(x.min().item(), 0.0), max(x.max().item(), 0.0)
+            scale = (hi - lo) / qmax if hi > lo else 1.0
+            zp = min(max(int(round(-lo / scale)), 0), qmax)
             return torch.clamp(torch.round(x / scale) + zp, 0, qmax), scale, zp
-    """, ["expected torch.int64"]),
+    """, ["not torch.int64"]),
     ("dequantize_affine", "zero-point sign error"): ("""
         def dequantize_affine(q, scale, zero_point):
             return (scale * (q + zero_point)).float()
@@ -619,7 +640,7 @@ MISTAKES = {
     ("dequantize_affine", "float64 result"): ("""
         def dequantize_affine(q, scale, zero_point):
             return scale * (q - zero_point).double()
-    """, ["expected torch.float32"]),
+    """, ["not torch.float32"]),
     ("quantize_symmetric", "range one level too wide"): ("""
         def quantize_symmetric(x, bits):
             scale = x.abs().max().item() / 2 ** (bits - 1) or 1.0
@@ -642,7 +663,7 @@ MISTAKES = {
     ("binarize", "float32 always"): ("""
         def binarize(x):
             return torch.where(x >= 0, 1.0, -1.0)
-    """, ["dtype torch.float32, expected torch.float64"]),
+    """, ["is torch.float32, not torch.float64"]),
     ("SignSTE", "STE without the |x| <= 1 cut"): ("""
         class SignSTE(torch.autograd.Function):
             @staticmethod
@@ -1032,3 +1053,27 @@ def test_a_refused_kit_call_becomes_a_note_in_the_grades(tmp_path):
     assert execution_notes(path) == [
         "test_quantize_affine_hidden: quantize_affine calls pk.quant.quantize_affine, which "
         "is off while it is graded (no points for the kit's version)"]
+
+
+def test_the_reference_of_the_function_under_test_refuses_too():
+    # the course package is installed on the student's laptop: its reference implementation
+    # of the function being graded must not earn points either
+    copied = """
+        import pruning_kit.course.checks.pruning as checks
+
+        def magnitude_mask(weight, sparsity):
+            return checks.reference("magnitude_mask")(weight, sparsity)
+    """
+    results = run_tests("magnitude_mask", copied)
+    assert "raised KitRefused" in results["visible"] and "raised KitRefused" in results["hidden"]
+    # the references of the other functions still stand in for the student's own while
+    # one function is tested (BinaryLinear relies on SignSTE)
+    assert_passes("BinaryLinear")
+
+
+@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+def test_every_reference_implementation_can_refuse(assignment):
+    import importlib
+
+    module = importlib.import_module(f"pruning_kit.course.checks.{assignment}")
+    assert all(core._Refusal.possible(module.reference(name)) for name in module.FUNCTIONS)

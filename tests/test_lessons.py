@@ -220,10 +220,129 @@ def test_lesson_has_a_widget_from_pruning_kit(path):
 # figures). They run as a last cell in the lesson's namespace, so a lesson never stops a student
 # with an assertion; a lesson without an entry is only executed.
 RESULT_CHECKS: dict[str, str] = {
+    "00_compression_overview": """
+# Horowitz 2014: one DRAM read costs 6,400 integer additions
+assert round(dram_vs_add) == 6400
+# Han et al. 2015 in one shot: magnitude pruning beats random pruning by far at 90%
+assert drop_rand > drop_mag + 0.2, (drop_mag, drop_rand)
+# 8-bit symmetric weights keep the accuracy
+assert abs(accuracy_at(8) - accuracy_at(32)) <= 1.0
+# low rank pays off: the rank that stays within one point is below the break-even rank
+assert r_good < break_even
+# Hinton et al. 2015: soft targets help a student that sees few labelled images
+assert gain > 0, gain
+# global pruning spares the small output layer and keeps more accuracy than local pruning
+assert per_layer["fc1"] > per_layer["fc3"] and acc_global > acc_local
+# AutoML-style search: its best plan is at least as good as one share per layer on unseen data
+assert amc.iloc[0]["report half (%)"] >= amc.iloc[2]["report half (%)"]
+""",
+    "01_magnitude_pruning": """
+# the kit's masks follow the magnitude rule exactly (local and global)
+assert all(rule_checks.values()) and all(global_checks.values())
+# Han et al. 2015: with retraining the accuracy holds to high sparsity, then falls
+assert curve_means.loc[0.9, "magnitude, retrained"] >= dense_acc - 0.02
+assert curve_means.loc[max(CURVE), "magnitude, retrained"] < curve_means.loc[0.9, "magnitude, retrained"]
+# and magnitude pruning beats random pruning by more than 2 points at the sparsest point
+assert (curve_means.loc[max(CURVE), "magnitude, retrained"]
+        > curve_means.loc[max(CURVE), "random, retrained"] + 0.02)
+# without retraining, global pruning is well ahead of local pruning somewhere
+assert lead.max() > 0.05
+# Table 1 rows: Han et al.'s per-layer shares give about 12x, at a small cost in error here
+for row in han_ours.values():
+    assert 11 < row["params before"] / row["params after"] < 13, row
+    assert row["error after"] <= row["error before"] + 3.0, row
+# Fig. 4: SGD leaves the border pixels' weights small, so they are pruned first
+assert border_mean < centre_mean / 2
+""",
+    "02_lottery_ticket": """
+# the kit's round 1 is the step-by-step round, rewound to theta_0
+assert same_round_1 and starts_at_init and dead_are_zero
+# Frankle & Carbin 2019: the tickets beat the same masks re-initialised (same data order)
+assert ticket_acc > reinit_acc, (ticket_acc, reinit_acc)
+# and so does Conv-2's sparsest ticket, clearly
+assert conv_gap > 1.0, conv_table
+""",
+    "03_snip": """
+# the two routes to g agree, and the kit's scores and mask follow the definition
+assert all(score_checks.values()) and all(mask_checks.values())
+# Lee et al. 2019: SNIP beats random pruning at equal sparsity, clearly so at the sparsest
+assert gaps[max(SPARSITIES)] > 0.05 and np.mean(list(gaps.values())) > 0
+# rescaling one layer by 2: its own gradient barely moves, the others' grow by about 2
+assert 0.7 < own < 1.5 and all(1.5 < r < 3.0 for r in others[RATIO]), scale_table
+# std, not variance, scales with sqrt(n_in) * sigma
+assert fc1_error < 0.1
+# LeNet-5-Caffe column: the dense network trains, SNIP at 98% still learns
+assert lenet5_acc["Ref."] > 0.9 and lenet5_acc["SNIP 0.98"] > 0.5, lenet5_acc
+""",
+    "demo_live": """
+# trained as lesson 01 trains: the border is pruned first and 90% costs little
+assert border_kept < centre_kept / 2
+assert pk.train.evaluate(at_90, test) > random_90 + 0.3
+""",
+    "04_quantization": """
+# affine quantization keeps 0 in the range: [1, 2, 5] comes back, the [min, max] variant clips 5 to 4
+assert torch.allclose(with_zero, torch.tensor([1.0, 2.0, 5.0]), atol=1e-6)
+assert round(float(without_zero[-1]), 4) == 4.0
+assert fc1_8bit_steps <= 0.5 + 1e-4
+# per-channel scales beat one scale per tensor, and each bit adds about 6 dB
+assert gain4["per channel"] > gain4["per tensor"] + 2
+assert 5.0 < slope < 7.5
+# 8-bit weights keep the accuracy; 1 bit per tensor without retraining does not
+assert acc_table.loc[8].min() >= float_acc - 0.01
+assert acc_table.loc[1, False] < 0.5
+# Deep Compression (Han et al. 2016, Table 2): every stage smaller, tens of x in the end, accuracy kept
+assert dc.ratio.is_monotonic_increasing and dc.ratio.iloc[-1] > 25
+assert dc.accuracy.iloc[-1] >= dc.accuracy.iloc[0] - 0.02
+assert abs(kept_share - 0.08) < 0.005 and DC_BITS == 6
+# the integer-only neuron lands within one output step; PyTorch's int8 here is dynamic and lossless
+assert abs(y_back - y_float) <= sy
+assert fast.int8_method == "dynamic"
+assert abs(int8_table.accuracy.iloc[1] - float_acc) <= 0.01
+# deployment: every runtime and precision keeps the accuracy of the model it deploys
+assert (deploy_table.accuracy.iloc[1:] - deploy_table.accuracy.iloc[1]).abs().max() <= 0.01
+# one bit: the XNOR-Net scale is the mean |W|, batch norm cancels it, and the BNN learns
+assert abs(best - row.abs().mean().item()) <= alphas[1].item()
+assert gap < 1e-2
+assert bnn_acc > 0.85
+""",
+    "05_structured_pruning": """
+assert same and ok
+assert report.macs_ratio > 3 and 0.45 < report.params_removed < 0.55
+assert ft_acc >= dense_acc - 0.02
+# unstructured sparsity does not speed up dense kernels; structured pruning does (CPU time, steady)
+assert ms["dense"] / ms["unstructured"] < 1.3
+assert ms["dense"] / ms["structured"] > 1.5
+# the tutorial's VGG-16 at ~35% of the parameters: faster where arithmetic dominates, less so where
+# per-layer costs do
+assert abs(full["parameters kept"] - 0.35) < 0.03
+assert full["speed-up"] > 1.5 and tiny1["speed-up"] < full["speed-up"]
+# alpha schedule: far better than the one-shot cut; freezing the pretrained weights adapts less
+assert alpha_mse < cut_mse / 3 and frozen_mse > alpha_mse
+assert resnet_report.macs_ratio > 3
+""",
+    "06_hyperparameters_under_pruning": """
+# MAC-targeted ratios meet their target to within a filter; uniform filter ratios remove far more MACs
+assert TARGET == "macs" and all(abs(macs_removed[r] - r) < 0.03 for r in RATIOS)
+assert uniform_to_macs > 0.75
+# the noise comes from at least 3 seeds
+assert NOISE_SEEDS >= 3 and len(seeds) == NOISE_SEEDS * (1 + len(RATIOS)) and seeds.diverged.sum() <= 2
+assert 0 < seed_sd < 0.05
+# the grid has structure: the largest learning rate fails somewhere in the base grid
+base_grid = frame[frame.setting == "base"]
+assert base_grid[base_grid.lr == max(LRS)].accuracy.min() < base_grid.accuracy.max() - 0.2
+# the talk's shape: reusing the base optimum costs little next to the noise, fine-tuning no more
+assert regrets.retrain.mean() <= 2 * noise + 1.0
+assert regrets.finetune.mean() <= regrets.retrain.mean() + noise
+""",
 }
 
 # Parameter changes the lessons' exercises suggest: the lesson must still run to the end.
 EXERCISE_PARAMETERS: dict[str, list[dict]] = {
+    "00_compression_overview": [{"TEMPERATURE": 1.0, "KD_IMAGES": 1000}],
+    "01_magnitude_pruning": [{"STEPS": 6, "TARGET": 0.99}, {"OPTIMIZER": "adam", "LR": 2e-3}],
+    "02_lottery_ticket": [{"SCOPE": "global"}],
+    "03_snip": [{"BALANCED": True, "ALPHA": 10.0}],
+    "06_hyperparameters_under_pruning": [{"TARGET": "filters"}],
 }
 
 

@@ -88,6 +88,8 @@ def test_ticket_is_rewound_to_iteration_k_and_masked(digits, rewind_iteration):
     history = manual_training(ticket, part, val, 5)
     assert rounds[1].accuracy == pk.train.evaluate(ticket, test)
     assert rounds[1].early_stop_iteration == history.best_eval()["iteration"]
+    # the validation curve comes along with the record
+    assert rounds[1].evals == history.evals and rounds[1].evals[0]["iteration"] == 0
 
 
 def test_global_scope_prunes_one_pool_and_the_output_layer_apart(digits):
@@ -117,6 +119,42 @@ def test_controls_keep_the_sparsity_pattern_counts(digits):
     assert again.row() == reinit.row()
 
 
+def test_reinit_control_with_data_seed_changes_only_the_initial_weights(digits):
+    # Frankle & Carbin's control: new initial weights, the ticket's data order
+    train, test = digits
+    masks = pk.prune.masks(pk.prune.magnitude(small_model(), 0.7, scope="local"))
+    control = pk.lottery.reinit_control(small_model, masks, train, test, seed=11, data_seed=5,
+                                        **QUICK)
+    part, val = pk.lottery.split_validation(train, 200)
+    # by hand: initialise with seed 11, then train with the data order of seed 5
+    pk.train.seed_everything(11)
+    model = pk.prune.apply_masks(small_model(), masks)
+    history = manual_training(model, part, val, 5)
+    assert control.accuracy == pk.train.evaluate(model, test)
+    assert control.early_stop_iteration == history.best_eval()["iteration"]
+    # data_seed=None keeps the old meaning: one seed for both
+    both = pk.lottery.reinit_control(small_model, masks, train, test, seed=11, **QUICK)
+    explicit = pk.lottery.reinit_control(small_model, masks, train, test, seed=11, data_seed=11,
+                                         **QUICK)
+    assert both.row() == explicit.row()
+    rand = pk.lottery.random_prune_control(small_model, masks, train, test, seed=11,
+                                           data_seed=5, **QUICK)
+    rand_again = pk.lottery.random_prune_control(small_model, masks, train, test, seed=11,
+                                                 data_seed=5, **QUICK)
+    assert rand.row() == rand_again.row()
+    assert all(torch.equal(rand.masks[n], rand_again.masks[n]) for n in LAYERS)
+
+
+def test_rates_prune_chosen_layers_at_their_own_rate(digits):
+    train, test = digits
+    rounds = pk.lottery.imp(small_model, train, test, rounds=2, rate=0.5,
+                            rates={"fc1": 0.25, "fc3": 0.0}, **QUICK)
+    for before, after in zip(rounds, rounds[1:]):
+        for name, rate in (("fc1", 0.25), ("fc2", 0.5), ("fc3", 0.0)):
+            kept_before, kept_after = int(before.masks[name].sum()), int(after.masks[name].sum())
+            assert kept_before - kept_after == round(rate * kept_before), name
+
+
 def test_split_validation_is_fixed_and_disjoint(digits):
     train, _ = digits
     part, val = pk.lottery.split_validation(train, 300)
@@ -142,6 +180,12 @@ def test_bad_arguments_are_refused(digits):
         pk.lottery.imp(small_model(), train, test, **QUICK)
     with pytest.raises(ValueError, match="rounds must be a non-negative int"):
         pk.lottery.imp(small_model, train, test, rounds=-1)
+    with pytest.raises(ValueError, match="rates must be a dict"):
+        pk.lottery.imp(small_model, train, test, rates={"head": 0.1}, **QUICK)
+    with pytest.raises(ValueError, match=r"rates\['fc1'\] must be a number in \[0, 1\]"):
+        pk.lottery.imp(small_model, train, test, rates={"fc1": 1.5}, **QUICK)
+    with pytest.raises(TypeError, match="data_seed must be an int"):
+        pk.lottery.reinit_control(small_model, {}, train, test, data_seed="0", **QUICK)
     with pytest.raises(ValueError, match="masks\\['fc1'\\] has shape"):
         pk.lottery.reinit_control(small_model, {"fc1": torch.ones(3, 3)}, train, test, **QUICK)
 

@@ -65,3 +65,20 @@ def test_energy_table_ratio():
     assert dram / pk.metrics.energy_pj({"32-bit int add": 1}) == pytest.approx(6400)
     with pytest.raises(ValueError, match="unknown operations"):
         pk.metrics.energy_pj({"64-bit DRAM": 1})
+
+
+def test_latency_can_count_cpu_time_that_waiting_does_not_inflate():
+    import time as _time
+
+    class Sleeper(torch.nn.Module):
+        def forward(self, x):
+            _time.sleep(0.02)          # waiting, as when another program holds the core
+            return x
+
+    wall = pk.metrics.latency_ms(Sleeper(), torch.zeros(1), repeats=3, warmup=0)
+    cpu = pk.metrics.latency_ms(Sleeper(), torch.zeros(1), repeats=3, warmup=0, clock="cpu")
+    assert wall >= 20 and cpu < 10
+    with pytest.raises(ValueError, match="clock must be one of"):
+        pk.metrics.latency_ms(Sleeper(), torch.zeros(1), clock="process")
+    with pytest.raises(ValueError, match="needs threads=1"):
+        pk.metrics.latency_ms(Sleeper(), torch.zeros(1), clock="cpu", threads=2)

@@ -149,6 +149,16 @@ def test_accuracy_vs_sparsity_remaining_axis_runs_from_dense_to_sparse():
     assert ax.xaxis_inverted() and ax.get_xscale() == "log" and not ax.collections
 
 
+def test_accuracy_vs_sparsity_legend_says_what_the_band_is_and_over_how_many_runs():
+    ax = plots.accuracy_vs_sparsity(runs(), spread="std")
+    assert ax.get_legend().get_title().get_text() == "mean; band:\n+/- 1 std over 3 runs"
+    one = [r for r in runs() if r["seed"] == 0]
+    ax = plots.accuracy_vs_sparsity(one, spread="minmax")
+    assert ax.get_legend().get_title().get_text() == "mean; band:\nmin-max (one run: no spread)"
+    ax = plots.accuracy_vs_sparsity(runs(), spread=None)
+    assert ax.get_legend().get_title().get_text() == "mean"
+
+
 @pytest.mark.parametrize("data, kwargs, match", [
     (runs(), {"x_axis": "density"}, "x_axis must be one of"),
     ([{"method": "m", "sparsity": 90, "accuracy": 0.5}], {}, r"sparsities \(fractions"),

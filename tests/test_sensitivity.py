@@ -173,3 +173,32 @@ def test_optuna_search_uses_sqlite_and_resumes(mnist5k, tmp_path):
     lrs, wds = sens.grid_around(again, points=3, decades=2)
     assert lrs[1] == pytest.approx(again.best_params["lr"])
     assert lrs[2] / lrs[0] == pytest.approx(100)
+
+
+def test_ratios_can_count_macs_instead_of_filters(mnist5k):
+    # target="macs": each ratio is the share of MACs removed (the talk's definition), spread over
+    # the convs non-uniformly; the frame records which share of filters each conv lost
+    train, test = mnist5k
+    train, test = pk.data.subset(train, 200, seed=0), pk.data.subset(test, 200, seed=0)
+    x = test.images[:1]
+    frame = sens.sensitivity_study(pk.models.lenet5, train, test, x, lrs=[1e-3],
+                                   weight_decays=[1e-4], ratios=[0.3, 0.6], modes=["retrain"],
+                                   epochs=1, target="macs", progress=False)
+    base = frame[frame.setting == "base"].macs.iloc[0]
+    for ratio in (0.3, 0.6):
+        pruned = frame[frame.setting == f"retrain {ratio:.0%}"].macs.iloc[0]
+        assert abs(1 - pruned / base - ratio) < 0.03
+    assert frame.attrs["target"] == "macs"
+    assert set(frame.attrs["filters_removed"]) == {"30%", "60%"}
+    assert set(frame.attrs["filters_removed"]["60%"]) == {"conv1", "conv2"}
+    uniform = sens.sensitivity_study(pk.models.lenet5, train, test, x, lrs=[1e-3],
+                                     weight_decays=[1e-4], ratios=[0.6], modes=["retrain"],
+                                     epochs=1, progress=False)
+    assert uniform.attrs["filters_removed"] == {"60%": {"conv1": 0.6, "conv2": 0.6}}
+    assert 1 - uniform.macs.iloc[-1] / base > 0.7      # 60% of the filters: over 70% of the MACs
+    with pytest.raises(ValueError, match="target must be one of"):
+        sens.sensitivity_study(pk.models.lenet5, train, test, x, lrs=[1e-3],
+                               weight_decays=[1e-4], target="flops")
+    with pytest.raises(ValueError, match="one or the other"):
+        sens.sensitivity_study(pk.models.lenet5, train, test, x, lrs=[1e-3],
+                               weight_decays=[1e-4], target="macs", prune_ratios={"conv1": 0.5})

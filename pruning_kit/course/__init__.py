@@ -5,7 +5,10 @@
 - :mod:`.execute`: nbgrader preprocessors that survive crashing, hanging and
   edited submissions;
 - :mod:`.autograde`: release, check and grade from the command line
-  (``python -m pruning_kit.course grade pruning``).
+  (``python -m pruning_kit.course grade pruning``);
+- a class: :mod:`.hub` (``make hub``, a JupyterHub from a roster), :mod:`.gradebook`
+  (sqlite or PostgreSQL), :mod:`.parallel` (one process per student, a local pool or
+  a Dask cluster).
 
 The compression library (``pruning_kit.prune``, ``pruning_kit.quant``, ...)
 never imports from here, and ``import pruning_kit`` loads none of it: nbgrader

@@ -117,6 +117,20 @@ class RobustExecute(Execute):
 
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
 
+    kernel_provisioner = Unicode(
+        "", help="The Jupyter kernel provisioner that starts each kernel, by its registered name "
+                 "('pruning-kit-sandbox': the grading sandbox, see pruning_kit.course.sandbox); "
+                 "'' keeps the kernelspec's own.",
+    ).tag(config=True)
+
+    def create_kernel_manager(self):
+        """nbclient's kernel manager, its kernelspec pointing at ``kernel_provisioner``."""
+        km = super().create_kernel_manager()
+        if self.kernel_provisioner and km.kernel_spec is not None:
+            km.kernel_spec.metadata["kernel_provisioner"] = {
+                "provisioner_name": self.kernel_provisioner, "config": {}}
+        return km
+
     def preprocess(self, nb, resources=None, km=None):
         """Execute every code cell; see the class docstring for what happens on a crash."""
         # as ExecutePreprocessor.preprocess, with a kernel loop around the cells
@@ -210,7 +224,10 @@ class RobustExecute(Execute):
             import resource
         except ImportError:  # pragma: no cover - not on Windows
             return
-        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        provisioner = getattr(self.km, "provisioner", None)
+        if getattr(provisioner, "sandboxed", False):
+            return  # the sandbox set it when it started the kernel (c.Sandbox.memory_limit_mb)
+        process = getattr(provisioner, "process", None)
         pid = getattr(process, "pid", None)
         if pid is None or not hasattr(resource, "prlimit"):
             return

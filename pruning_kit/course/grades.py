@@ -51,7 +51,7 @@ def execution_notes(path):
     return notes
 
 
-def collect_grades(course_dir, assignment, students, notes_by_student):
+def collect_grades(course_dir, assignment, students, notes_by_student, db_url=None):
     """Read scores from the gradebook into one row per student.
 
     Args:
@@ -59,16 +59,20 @@ def collect_grades(course_dir, assignment, students, notes_by_student):
         assignment: the assignment name.
         students: student ids, in the order of the rows.
         notes_by_student: {student: (gradable, notes)} from ``preflight``.
+        db_url: the gradebook's SQLAlchemy URL (PostgreSQL when several graders
+            share it); None reads the course's ``gradebook.db``.
 
     Returns:
         ``(columns, rows, autograded_max, manual_max)``: ``columns`` lists
-        (key, label, max points) per function and written answer; each row is a
-        dict with ``student``, ``status``, ``autograded``, ``manual`` (empty until
-        graded by hand), per-part scores and ``notes``.
+        (key, label, max points) per function and written answer, in the order
+        of the notebook; each row is a dict with ``student``, ``status``,
+        ``autograded``, ``manual`` (empty until every written answer is graded
+        by hand), ``manual_state`` (see :func:`manual_state`), per-part scores
+        and ``notes``.
     """
     from nbgrader.api import Gradebook, MissingEntry
 
-    db = f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}"
+    db = db_url or f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}"
     rows = []
     with Gradebook(db) as gb:
         record = gb.find_assignment(assignment)
@@ -85,13 +89,14 @@ def collect_grades(course_dir, assignment, students, notes_by_student):
                 else:
                     manual[cell.name] = cell.max_score
         auto_max = sum(parts.values())
-        # order the parts as in the notebook
+        # functions and written answers in one order: the notebook's
         source_order = [gid for cells in source_cells(course_dir, assignment).values()
                         for gid in cells]
         position = {}
         for i, gid in enumerate(source_order):
             position.setdefault(function_of(gid) or gid, i)
         order.sort(key=lambda k: position.get(k, 1e9))
+        columns_order = sorted(order + list(manual), key=lambda k: position.get(k, 1e9))
         for student in students:
             gradable, notes = notes_by_student.get(student, (True, []))
             row = {"student": student, "autograded": 0.0, "notes": list(notes)}
@@ -134,11 +139,39 @@ def collect_grades(course_dir, assignment, students, notes_by_student):
             row["autograded"] = sum(scores.values()) if ok else 0.0
             graded_by_hand = ok and all(v != "" for v in answers.values())
             row["manual"] = manual_total if graded_by_hand else ""
+            row["manual_state"] = manual_state(answers, manual) if ok else "not graded"
             row.update({k: (v if ok else 0.0) for k, v in scores.items()})
             row.update(answers)
             rows.append(row)
-    columns = [(k, k, parts[k]) for k in order] + [(m, m, manual[m]) for m in manual]
+    points = {**parts, **manual}
+    columns = [(k, k, points[k]) for k in columns_order]
     return columns, rows, auto_max, sum(manual.values())
+
+
+def manual_state(answers, max_points):
+    """Where the hand grading of one submission stands, in words.
+
+    Args:
+        answers: {answer cell: points given, or "" while not graded yet}.
+        max_points: {answer cell: points it is worth}.
+
+    Example:
+        >>> manual_state({"a": "", "b": 2.0}, {"a": 2, "b": 2})
+        'not graded yet: 1 of 2 answers (2 points)'
+        >>> manual_state({"a": 1.0, "b": 2.0}, {"a": 2, "b": 2})
+        'graded: 3/4'
+        >>> manual_state({}, {})
+        'none to grade'
+    """
+    if not max_points:
+        return "none to grade"
+    pending = [name for name, value in answers.items() if value == ""]
+    if pending:
+        points = sum(max_points[name] for name in pending)
+        return (f"not graded yet: {len(pending)} of {len(max_points)} answers "
+                f"({points:g} points)")
+    given = sum(value for value in answers.values())
+    return f"graded: {given:g}/{sum(max_points.values()):g}"
 
 
 def write_csv(path, columns, rows, auto_max, manual_max):

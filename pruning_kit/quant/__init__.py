@@ -31,6 +31,11 @@ One module per idea; every public name is re-exported here, so
 - :mod:`~pruning_kit.quant.int8_runtime`: :func:`int8`, a copy of a model
   that runs real int8 kernels on the CPU (the module's docstring has the
   measurements behind its choices).
+- :mod:`~pruning_kit.quant.onnx_runtime`: deployment. :func:`export_onnx`,
+  :func:`quantize_onnx` (ONNX Runtime's dynamic or static int8 quantizer),
+  :class:`OnnxModel` (an ONNX Runtime session behind an ``nn.Module``, so
+  ``pk.train.evaluate`` and ``pk.metrics.latency_ms`` take it) and
+  :func:`onnx_model` (export, quantize, load in one call).
 - :mod:`~pruning_kit.quant.binarized`: one bit per weight. :func:`binarize`,
   :class:`SignSTE`, :class:`BinaryLinear`, :class:`BinaryConv2d`,
   :func:`binarized_mlp`, :func:`clip_latent_weights`.
@@ -51,7 +56,8 @@ from .binarized import (BinaryConv2d, BinaryLinear, SignSTE, binarize, binarized
 from .deep_compression import (compressed_size, deep_compress, indices_from_relative,
                                relative_indices)
 from .huffman import HuffmanCode, huffman_code, huffman_decode, huffman_encode
-from .int8_runtime import INT8_METHODS, int8
+from .int8_runtime import INT8_FLAGS, INT8_METHODS, cpu_int8_features, float_copy, int8
+from .onnx_runtime import ONNX_QUANTIZATIONS, OnnxModel, export_onnx, onnx_model, quantize_onnx
 from .qat import (ActivationQuantizer, FakeQuantizer, calibration_batches, convert_qat,
                   fake_quantize_model, prepare_qat, qat_vs_ptq)
 from .sharing import SharedWeight, kmeans_share, share_weights, unshare_weights
@@ -67,4 +73,5 @@ __all__ = ["quantize_affine", "dequantize_affine", "quantize_symmetric",
            "compressed_size", "deep_compress", "int8", "SCHEMES", "INT8_METHODS", "MAX_BITS",
            "binarize", "SignSTE", "BinaryLinear", "BinaryConv2d", "binarized_mlp",
            "clip_latent_weights", "HuffmanCode", "huffman_code", "huffman_encode",
-           "huffman_decode"]
+           "huffman_decode", "float_copy", "cpu_int8_features", "INT8_FLAGS", "export_onnx",
+           "quantize_onnx", "OnnxModel", "onnx_model", "ONNX_QUANTIZATIONS"]

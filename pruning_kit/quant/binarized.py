@@ -225,12 +225,17 @@ class BinaryConv2d(nn.Module):
 
 def binarized_mlp(in_features: int = 784, hidden: tuple = (512, 512), num_classes: int = 10,
                   *, binarize_activations: bool = True) -> nn.Sequential:
-    """A binarized multilayer perceptron in the style of Hubara et al. 2016.
+    """A binarized MLP: BNN (Courbariaux, Hubara et al. 2016) with XNOR-Net's weight scale.
 
     Every layer is a :class:`BinaryLinear` followed by ``BatchNorm1d``; hidden
     layers end with ``Hardtanh`` (whose output the next layer binarizes when
     ``binarize_activations``). The first layer sees the real-valued pixels, as
-    in the paper; the last layer's batch norm gives the logits.
+    in the paper; the last layer's batch norm gives the logits. Binary weights
+    and activations, the clipped straight-through estimator, batch norm and
+    latent weights clipped to [-1, 1] (:func:`clip_latent_weights`) are
+    Courbariaux et al.'s BNN; the per-output weight scale ``alpha`` (mean
+    ``|W|``) is XNOR-Net's (Rastegari et al. 2016), without its activation
+    scale. With a batch norm after every layer, ``alpha`` nearly cancels.
 
     Args:
         in_features: inputs per example (784 for 28x28 images; inputs are flattened).

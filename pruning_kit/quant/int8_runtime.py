@@ -50,7 +50,7 @@ from .parametrization import baked_copy
 from .qat import ActivationQuantizer, FakeQuantizer, calibration_batches
 from .sharing import SharedWeight
 
-__all__ = ["int8", "INT8_METHODS"]
+__all__ = ["int8", "INT8_METHODS", "INT8_FLAGS", "float_copy", "cpu_int8_features"]
 
 INT8_METHODS = ("auto", "dynamic", "static")
 
@@ -64,9 +64,32 @@ class _quiet_torch_ao(warnings.catch_warnings):
         return result
 
 
-def _float_copy(model: nn.Module) -> nn.Module:
-    """A plain float copy: pruning masks, QAT quantizers and shared weights baked in."""
+def float_copy(model: nn.Module) -> nn.Module:
+    """A plain float copy in eval mode: pruning masks, QAT quantizers and shared weights baked in.
+
+    What an int8 converter or an ONNX exporter needs: ordinary ``weight``
+    parameters (the zeros of pruning and the centroids of weight sharing
+    written into them), no parametrizations, no pruning hooks. The model
+    passed in is not changed.
+
+    Args:
+        model: a float network, possibly pruned (``pk.prune``), QAT-prepared
+            weights (``prepare_qat`` without activation quantizers) or shared
+            (``share_weights``).
+
+    Returns:
+        A new ``nn.Module`` in eval mode.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> pruned = pk.prune.magnitude(pk.models.lenet_300_100(), 0.9)
+        >>> plain = float_copy(pruned)
+        >>> sorted(n for n, _ in plain.fc1.named_parameters()), round(pk.prune.sparsity(plain), 2)
+        (['bias', 'weight'], 0.9)
+    """
     from .. import prune
+
+    check_model(model)
 
     if any(isinstance(m, ActivationQuantizer) for m in model.modules()):
         raise InvalidParameterError(
@@ -150,7 +173,7 @@ def int8(model: nn.Module, calibration_data=None, *, method: str = "auto") -> nn
         chosen = "dynamic"
     else:
         chosen = "static"
-    float_model = _float_copy(model)
+    float_model = float_copy(model)
     failure = None
     if chosen == "static":
         try:
@@ -167,10 +190,61 @@ def int8(model: nn.Module, calibration_data=None, *, method: str = "auto") -> nn
         cause = (str(failure).splitlines() or [""])[0][:160]
         warnings.warn(f"static int8 quantization failed ({type(failure).__name__}: {cause}); "
                       "using dynamic quantization of the Linear layers instead", stacklevel=2)
-        chosen, float_model = "dynamic", _float_copy(model)
+        chosen, float_model = "dynamic", float_copy(model)
     if chosen == "dynamic":
         with _quiet_torch_ao():
             quantized = torch.ao.quantization.quantize_dynamic(float_model, {nn.Linear},
                                                                dtype=torch.qint8)
     quantized.int8_method = chosen
     return quantized.eval()
+
+
+INT8_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI",
+              "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8", "asimddp": "Arm dot product"}
+"""CPU flags (as Linux's ``/proc/cpuinfo`` names them) that decide how fast int8 kernels run."""
+
+
+def cpu_int8_features(cpuinfo: str | None = None) -> dict:
+    """What this CPU offers int8 kernels: PyTorch's capability and the relevant instruction sets.
+
+    An int8 matrix product is only as fast as the instructions that do it.
+    With AVX2 alone, a multiply-accumulate of 8-bit values takes two or three
+    instructions (``vpmaddubsw``, ``vpmaddwd``, ``vpaddd``) and gains about 2x
+    over float32 at best; VNNI (``vpdpbusd``) does four 8-bit products into a
+    32-bit sum in one instruction, and AMX adds whole tile products.
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo`` (read from the machine when
+            None; on systems without it, the flags are unknown).
+
+    Returns:
+        ``{"cpu": model name or None, "torch_capability": e.g. "AVX512",
+        "quantized_engine": e.g. "x86", "flags": {flag: bool or None}}`` with
+        one entry per :data:`INT8_FLAGS` key (None: unknown on this system).
+
+    Example:
+        >>> info = cpu_int8_features("model name : Demo CPU\\nflags : fpu avx2 avx512f avx512_vnni\\n")
+        >>> info["cpu"], info["flags"]["avx2"], info["flags"]["avx512_vnni"], info["flags"]["amx_int8"]
+        ('Demo CPU', True, True, False)
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            cpuinfo = ""
+    elif not isinstance(cpuinfo, str):
+        raise InvalidParameterError(f"cpuinfo must be the text of /proc/cpuinfo (a str) or None, "
+                                    f"got {type(cpuinfo).__name__}")
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        if sep and key not in fields:
+            fields[key] = value.strip()
+    flags_text = fields.get("flags", fields.get("features"))
+    flags = set(flags_text.split()) if flags_text is not None else None
+    return {"cpu": fields.get("model name") or None,
+            "torch_capability": torch.backends.cpu.get_cpu_capability(),
+            "quantized_engine": torch.backends.quantized.engine,
+            "flags": {flag: (None if flags is None else flag in flags) for flag in INT8_FLAGS}}

@@ -21,7 +21,8 @@ The package keeps three ideas apart, as Torch-Pruning does, one module each:
 model. Networks whose channels are coupled by residual additions or
 concatenations (ResNet) go through Torch-Pruning's dependency graph instead
 (:mod:`.dependency_graph`). :func:`report` (:mod:`.report`) says how much
-smaller the result is.
+smaller the result is. :func:`macs_target_ratios` (:mod:`.budget`) turns a
+compute budget ("remove 60% of the MACs") into per-conv ratios, uniform or not.
 
 The one-shot "alpha schedule" method (:func:`alpha_prune`, :mod:`.alpha`)
 fades the chosen filters out with a factor alpha (:mod:`.masking`) that
@@ -54,8 +55,9 @@ from .surgery import remove_filters
 from .dependency_graph import dependency_graph_prune
 from .filter_pruning import BACKENDS, l1_filter_prune
 from .report import PruningReport, report
-from .alpha import (DEFAULT_RATES, SCHEDULE_KINDS, AlphaSchedule, StructuredResult, alpha_prune,
-                    compare_alpha_iterative, iterative_filter_prune)
+from .budget import macs_target_ratios
+from .alpha import (DEFAULT_RATES, FROZEN_TYPES, SCHEDULE_KINDS, AlphaSchedule, StructuredResult,
+                    alpha_prune, compare_alpha_iterative, iterative_filter_prune)
 
 __all__ = ["l1_filter_scores", "l2_filter_scores", "random_filter_scores", "l1_filter_order",
            "IMPORTANCES", "ChannelUnit", "channel_units", "is_plain_stack", "NotPlainStackError",
@@ -66,4 +68,4 @@ __all__ = ["l1_filter_scores", "l2_filter_scores", "random_filter_scores", "l1_f
            "importance_fn", "execution_order", "dependency_graph_prune", "copy_without_masks",
            "layer_ratios", "check_unmasked_model", "check_example_input", "check_removed",
            "check_ratio", "check_ignored_layers", "CONV_TYPES", "CHANNEL_TYPES", "SCHEDULE_KINDS",
-           "DEFAULT_RATES"]
+           "DEFAULT_RATES", "macs_target_ratios", "FROZEN_TYPES"]

@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from .. import metrics
-from .._checks import InvalidParameterError, check_int, check_number, check_fraction, check_choice
+from .._checks import (InvalidParameterError, check_bool, check_choice, check_fraction, check_int,
+                       check_number)
 from ..train import Recipe, evaluate, evaluate_loss, fit, uses_recipe
 from .coupling import channel_units, check_unmasked_model
 from .filter_pruning import l1_filter_prune
@@ -32,13 +33,15 @@ from .masking import copy_without_masks, mask_filters
 from .selection import select_filters
 from .surgery import remove_filters
 
-__all__ = ["SCHEDULE_KINDS", "DEFAULT_RATES", "AlphaSchedule", "StructuredResult", "alpha_prune",
-           "iterative_filter_prune", "compare_alpha_iterative"]
+__all__ = ["SCHEDULE_KINDS", "DEFAULT_RATES", "FROZEN_TYPES", "AlphaSchedule", "StructuredResult",
+           "alpha_prune", "iterative_filter_prune", "compare_alpha_iterative"]
 
 SCHEDULE_KINDS = ("step", "exponential", "multiplicative")
 """The kinds of :class:`AlphaSchedule`."""
 DEFAULT_RATES = {"step": 0.25, "exponential": 1.0, "multiplicative": 0.7}
 """Each kind's rate when none is given: alpha reaches 0 in 4-5 steps."""
+FROZEN_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+"""The layers whose weights ``alpha_prune(..., freeze_pretrained=True)`` keeps fixed."""
 
 
 @dataclass
@@ -119,7 +122,7 @@ def alpha_prune(model: nn.Module, ratio: float, example_input: torch.Tensor, tra
                 rate: float | None = None, epochs: int = 5, lr: float = 1e-3,
                 optimizer: str = "adam", weight_decay: float = 0.0, batch_size: int = 64,
                 seed: int = 0, loss="cross_entropy", importance="l1",
-                progress: bool = False,
+                freeze_pretrained: bool = False, progress: bool = False,
                 recipe: Recipe | None = None) -> StructuredResult:
     """One-shot pruning with a decaying alpha: fade the chosen filters out, then cut them.
 
@@ -129,6 +132,14 @@ def alpha_prune(model: nn.Module, ratio: float, example_input: torch.Tensor, tra
     them; once training ends (alpha forced to 0) they are removed physically.
     A warning says when alpha had not reached 0 before the end (the final cut
     is then abrupt: use more epochs or a faster decay).
+
+    Should the pretrained weights be frozen or updated while alpha decays (the
+    tutorial's open question)? ``freeze_pretrained=True`` keeps the weights of
+    every conv and Linear layer as they were trained and lets only the biases
+    and normalisation parameters learn (batch-norm statistics follow the data
+    as in any training): the network can shift its activations but cannot
+    re-learn features to replace the fading ones. The default updates all of
+    them, the tutorial's final setup.
 
     Args:
         model: a trained plain stack; not changed.
@@ -141,11 +152,14 @@ def alpha_prune(model: nn.Module, ratio: float, example_input: torch.Tensor, tra
         epochs, lr, optimizer, weight_decay, batch_size, seed, loss, progress:
             passed to :func:`pruning_kit.train.fit` (``loss="reconstruction"``
             for autoencoders).
+        freeze_pretrained: train only biases and normalisation parameters
+            (conv and Linear weights stay fixed) while alpha decays.
         recipe: a :class:`pruning_kit.train.Recipe` instead of the training settings.
 
     Returns:
-        :class:`StructuredResult` with the small model, the removed filters, the
-        fine-tuning history and the alpha used at each epoch.
+        :class:`StructuredResult` with the small model (every parameter
+        trainable again), the removed filters, the fine-tuning history and the
+        alpha used at each epoch.
 
     Example:
         >>> import pruning_kit as pk
@@ -155,8 +169,13 @@ def alpha_prune(model: nn.Module, ratio: float, example_input: torch.Tensor, tra
         ...                      epochs=3)
         >>> result.alphas, result.model.conv2.out_channels
         ([1.0, 0.5, 0.0], 25)
+        >>> frozen = alpha_prune(pk.models.lenet5(), 0.5, x, train, rate=0.5, epochs=3,
+        ...                      freeze_pretrained=True)
+        >>> all(p.requires_grad for p in frozen.model.parameters())
+        True
     """
     check_unmasked_model(model)
+    check_bool("freeze_pretrained", freeze_pretrained)
     kwargs = _train_kwargs(epochs, lr, optimizer, weight_decay, batch_size, seed, loss, progress)
     if isinstance(schedule, str):
         schedule = AlphaSchedule(schedule, rate)
@@ -168,6 +187,14 @@ def alpha_prune(model: nn.Module, ratio: float, example_input: torch.Tensor, tra
     removed = select_filters(model, ratio, example_input, ratios=ratios, importance=importance)
     removed = {n: idx for n, idx in removed.items() if len(idx)}
     work = copy_without_masks(model)
+    if freeze_pretrained:
+        for module in work.modules():
+            if isinstance(module, FROZEN_TYPES):
+                module.weight.requires_grad_(False)
+        if not any(p.requires_grad for p in work.parameters()):
+            raise InvalidParameterError(
+                "freeze_pretrained=True leaves nothing to train: this model has no biases or "
+                "normalisation parameters besides its conv and Linear weights")
     mask = mask_filters(work, removed, example_input, alpha=1.0)
     steps_per_epoch = max(1, math.ceil(len(train) / batch_size))
     alphas = []          # alpha in effect at the start of each epoch
@@ -190,6 +217,8 @@ def alpha_prune(model: nn.Module, ratio: float, example_input: torch.Tensor, tra
         warnings.warn(f"alpha was still {final_alpha:.3g} when fine-tuning ended; the filters were "
                       "cut anyway. Use more epochs or a larger decay rate", stacklevel=2)
     small = remove_filters(work, removed, example_input)
+    for parameter in small.parameters():
+        parameter.requires_grad_(True)
     small.train(model.training)
     return StructuredResult(small, removed, [history], alphas)
 

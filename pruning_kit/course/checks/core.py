@@ -27,6 +27,11 @@ Rounding follows the assignments' contract: ``round`` halves to even, and an
 integer computed from a product that sits on a rounding boundary (``0.5 * 5``)
 may be off by one, so float32 and float64 arithmetic both pass.
 
+Messages say what is wrong first, in a short sentence: ``nbgrader validate`` in
+a terminal cuts lines at about 90 characters, so the first sentence (up to the
+first ". " or ": ") stays within :data:`FIRST_SENTENCE` characters and a long
+description of the call moves to the end (:func:`explain`).
+
 Example:
     >>> check_close([1.0, 2.0000001], [1.0, 2.0], "scores")
     >>> allowed_counts(0.5, 5)
@@ -39,6 +44,7 @@ import copy
 import functools
 import io
 import math
+import re
 import types
 import warnings
 
@@ -129,6 +135,50 @@ SAFE.module_dicts[__name__] = globals()
 
 BOUNDARY = 1e-6  # how close to .5 a product may be and still count as a rounding boundary
 
+FIRST_SENTENCE = 80  # the most characters before a message's first ". " or ": "
+LONG_CALL = 40       # a call description longer than this moves to the end of the message
+
+_CALL = re.compile(r"^(?P<lead>(?:[\w'-]+ )*?of )?(?P<name>[A-Za-z_][\w.]*)\(.*\)\S*$", re.S)
+_SENTENCE_END = re.compile(r"\. |: |\n")
+
+
+# ---------------------------------------------------------------------------
+# Messages: the short sentence first
+
+def first_sentence(message):
+    """The part of ``message`` a terminal shows first: up to its first ". " or ": ".
+
+    Example:
+        >>> first_sentence("The mask has 2 zeros, expected 3: round(0.37 * 7) = 3.")
+        'The mask has 2 zeros, expected 3:'
+    """
+    end = _SENTENCE_END.search(message)
+    return message[:end.start() + 1].rstrip() if end else message
+
+
+def explain(what, rest):
+    """``what + rest``, with a long call description in ``what`` moved to the end.
+
+    ``what`` names the value or call being checked (``"the mask of
+    magnitude_mask(weight of shape (2, 3), sparsity=0.5)"``); ``rest`` says what is
+    wrong and starts with a space or ": ". When ``what`` is longer than
+    :data:`LONG_CALL` characters and holds a call, the message starts with the
+    function's name and ends with the call, so its first sentence stays short.
+
+    Example:
+        >>> explain("f(x)", " raised ValueError: bad x")
+        'f(x) raised ValueError: bad x'
+        >>> explain("the mask of magnitude_mask(weight of shape (2, 3), sparsity=0.5)",
+        ...         " has dtype torch.bool, expected torch.float32")
+        'the mask of magnitude_mask has dtype torch.bool, expected torch.float32. Call: magnitude_mask(weight of shape (2, 3), sparsity=0.5)'
+    """
+    match = _CALL.match(what) if len(what) > LONG_CALL else None
+    if match is None:
+        return f"{what}{rest}"
+    lead = match.group("lead") or ""
+    text = f"{lead}{match.group('name')}{rest}".rstrip()
+    return f"{text}{' ' if text.endswith('.') else '. '}Call: {what[len(lead):]}"
+
 
 # ---------------------------------------------------------------------------
 # Reading values without trusting the student's objects
@@ -149,9 +199,9 @@ def is_plain_tensor(obj):
 def require_tensor(obj, what):
     """Return ``obj`` if it is a plain tensor, else raise ``AssertionError`` naming ``what``."""
     if not is_plain_tensor(obj):
-        raise AssertionError(f"{what} should be a torch.Tensor, got {type_name(obj)}"
-                             + (" (a subclass of torch.Tensor is not accepted: return a plain"
-                                " tensor)" if isinstance(obj, torch.Tensor) else ""))
+        raise AssertionError(explain(what, f" should be a torch.Tensor, got {type_name(obj)}" + (
+            ". Note: a subclass of torch.Tensor is not accepted, return a plain tensor"
+            if isinstance(obj, torch.Tensor) else "")))
     return obj
 
 
@@ -205,16 +255,16 @@ def tensor_values(obj, what, *, shape=None, dtype=None, dtypes=None):
     actual_shape = tuple(SAFE.size(obj))
     actual_dtype = SAFE.get_dtype(obj)
     if shape is not None and actual_shape != tuple(shape):
-        raise AssertionError(f"{what} has shape {actual_shape}, expected {tuple(shape)}")
+        raise AssertionError(explain(what, f" has shape {actual_shape}, expected {tuple(shape)}"))
     if dtype is not None and actual_dtype is not dtype:
-        raise AssertionError(f"{what} has dtype {actual_dtype}, expected {dtype}")
+        raise AssertionError(explain(what, f" has dtype {actual_dtype}, expected {dtype}"))
     if dtypes is not None and actual_dtype not in dtypes:
         allowed = ", ".join(str(d) for d in dtypes)
-        raise AssertionError(f"{what} has dtype {actual_dtype}, expected one of {allowed}")
+        raise AssertionError(explain(what, f" has dtype {actual_dtype}, expected one of {allowed}"))
     try:
         return flatten(SAFE.tolist(obj))
     except Exception as exc:  # a sparse or meta tensor, for example
-        raise AssertionError(f"could not read the values of {what}: {exc}") from None
+        raise AssertionError(explain(what, f": could not read its values ({exc})")) from None
 
 
 def number(obj, what, *, integer=False):
@@ -250,22 +300,23 @@ def number(obj, what, *, integer=False):
         value = cls.item(obj)
     elif is_plain_tensor(obj):
         if tuple(SAFE.size(obj)) not in ((), (1,)):
-            raise AssertionError(f"{what} should be {kind}, got a tensor of shape "
-                                 f"{tuple(SAFE.size(obj))}")
+            raise AssertionError(explain(what, f" should be {kind}, got a tensor of shape "
+                                               f"{tuple(SAFE.size(obj))}"))
         value = flatten(SAFE.tolist(obj))[0]
         if type(value) is bool:
             value = int(value)
     else:
-        raise AssertionError(f"{what} should be {kind}, got {type_name(obj)}")
+        raise AssertionError(explain(what, f" should be {kind}, got {type_name(obj)}"))
     if integer and type(value) is not int:
-        raise AssertionError(f"{what} should be an int, got {type(value).__name__} {value!r}")
+        raise AssertionError(explain(what, f" should be an int, got {type(value).__name__} "
+                                           f"{value!r}"))
     return value
 
 
 def read_dict(obj, what, keys):
     """A student's dict result, checked to have exactly ``keys``, as a plain dict."""
     if not isinstance(obj, dict):
-        raise AssertionError(f"{what} should be a dict, got {type_name(obj)}")
+        raise AssertionError(explain(what, f" should be a dict, got {type_name(obj)}"))
     items = list(SAFE.dict_items(obj))
     got = [k for k, _ in items]
     missing = [k for k in keys if k not in got]
@@ -276,7 +327,8 @@ def read_dict(obj, what, keys):
             parts.append(f"missing keys {missing}")
         if extra:
             parts.append(f"unexpected keys {extra}")
-        raise AssertionError(f"{what}: " + ", ".join(parts) + f"; expected exactly {list(keys)}")
+        raise AssertionError(explain(what, ": " + ", ".join(parts)
+                                     + f"; expected exactly {list(keys)}"))
     return {k: v for k, v in items}
 
 
@@ -305,8 +357,9 @@ def check_unchanged(t, before, name, what):
             if diffs:
                 i = diffs[0]
                 changed = f" (element {i} was {before[2][i]!r}, is now {now[i]!r})"
-        raise AssertionError(f"{what} changed its input {name}{changed}: work on a copy "
-                             f"(for example weight.abs() or weight.clone()), never in place")
+        raise AssertionError(explain(what, f" changed its input {name}{changed}: work on a "
+                                           f"copy (for example weight.abs() or weight.clone()), "
+                                           f"never in place"))
 
 
 def fmt(x):
@@ -355,15 +408,16 @@ def check_close(actual, expected, what, *, rtol=1e-5, atol=1e-8, shape=None):
         AssertionError: scores: element 1 is 2.5, expected 2 (2 of 2 elements checked; 1 differ)
     """
     if len(actual) != len(expected):
-        raise AssertionError(f"{what}: {len(actual)} values, expected {len(expected)}")
+        raise AssertionError(explain(what, f": {len(actual)} values, expected {len(expected)}"))
     found = first_mismatch(actual, expected, rtol, atol)
     if found is not None:
         i, a, e = found
         count = sum(1 for k in range(len(actual))
                     if first_mismatch([actual[k]], [expected[k]], rtol, atol) is not None)
         where = f"element {i}" if shape is None else f"element {unravel(i, shape)}"
-        raise AssertionError(f"{what}: {where} is {fmt(a)}, expected {fmt(e)} "
-                             f"({len(actual)} of {len(actual)} elements checked; {count} differ)")
+        raise AssertionError(explain(what, f": {where} is {fmt(a)}, expected {fmt(e)} "
+                                           f"({len(actual)} of {len(actual)} elements checked; "
+                                           f"{count} differ)"))
 
 
 def unravel(index, shape):
@@ -448,8 +502,9 @@ def call(function, *args, what=None, **kwargs):
         AssertionError: magnitude_mask raised NotImplementedError: write your code in place of ...
     """
     if not callable(function):
-        raise AssertionError(f"{what or 'the object under test'} is not callable "
-                             f"(got {type_name(function)}): define it as in the notebook")
+        raise AssertionError(explain(what or "the object under test",
+                                     f" is not callable (got {type_name(function)}): define it "
+                                     f"as in the notebook"))
     what = what or getattr(function, "__name__", "the function")
     saved = _save()
     quiet = SAFE.catch_warnings, SAFE.simplefilter, SAFE.redirect_stderr, SAFE.StringIO
@@ -461,10 +516,10 @@ def call(function, *args, what=None, **kwargs):
     except AssertionError:
         raise
     except NotImplementedError:
-        raise AssertionError(f"{what} raised NotImplementedError: write your code in place of "
-                             f"`raise NotImplementedError()`") from None
+        raise AssertionError(explain(what, " raised NotImplementedError: write your code in "
+                                           "place of `raise NotImplementedError()`")) from None
     except Exception as exc:
-        raise AssertionError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+        raise AssertionError(explain(what, f" raised {type(exc).__name__}: {exc}")) from exc
     finally:
         _restore(saved)
 
@@ -509,16 +564,17 @@ def check_raises(function, args, exception, what):
     except exception:
         return
     except NotImplementedError:
-        raise AssertionError(f"{what} raised NotImplementedError: write your code in place of "
-                             f"`raise NotImplementedError()`") from None
+        raise AssertionError(explain(what, " raised NotImplementedError: write your code in "
+                                           "place of `raise NotImplementedError()`")) from None
     except Exception as exc:
-        raise AssertionError(f"{what} should raise {exception.__name__}, "
-                             f"but it raised {type(exc).__name__}: {exc}") from None
+        raise AssertionError(explain(what, f" should raise {exception.__name__}, but it raised "
+                                           f"{type(exc).__name__}: {exc}")) from None
     finally:
         _restore(saved)
     shown = "a tensor" if is_plain_tensor(result) else fmt(result) if type(result) in (
         int, float, str) else type_name(result)
-    raise AssertionError(f"{what} should raise {exception.__name__}, but it returned {shown}")
+    raise AssertionError(explain(what, f" should raise {exception.__name__}, but it returned "
+                                       f"{shown}"))
 
 
 @contextlib.contextmanager
@@ -557,7 +613,7 @@ def isolated(namespace, name, references, kit=()):
         >>> import pruning_kit as pk
         >>> def f(weight, sparsity):
         ...     return pk.prune.layer_sparsity(weight)
-        >>> with isolated({"f": f}, "f", {"f": f}, kit=["pruning_kit.prune.layer_sparsity"]) as fn:
+        >>> with isolated({"f": f}, "f", {"f": abs}, kit=["pruning_kit.prune.layer_sparsity"]) as fn:
         ...     call(fn, None, 0.5)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -570,7 +626,11 @@ def isolated(namespace, name, references, kit=()):
     if name not in namespace:
         raise AssertionError(f"{name} is not defined: run the cell that defines it (and keep "
                              f"its name as given in the notebook)")
+    # the kit's versions, and this assignment's own reference of the function under test
+    # (importable from the installed course package) refuse while student code runs
     refusals = [_Refusal(path, name) for path in kit]
+    if _Refusal.possible(references[name]):
+        refusals.append(_Refusal(references[name], name))
     target = namespace[name]
     others = [n for n in references if n != name]
     missing = object()
@@ -615,15 +675,27 @@ class _Refusal:
 
     CLASS_METHODS = ("__init__", "forward", "backward", "__call__")
 
+    @staticmethod
+    def possible(obj):
+        """Whether ``obj`` can be made to refuse: a class, or a function without a closure."""
+        while hasattr(obj, "__wrapped__"):
+            obj = obj.__wrapped__
+        return isinstance(obj, type) or (isinstance(obj, types.FunctionType)
+                                         and not obj.__code__.co_freevars)
+
     def __init__(self, path, graded):
         import importlib
 
-        module_name, _, attr = path.rpartition(".")
-        try:
-            obj = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"kit entry {path!r} does not name a kit function or class: "
-                             f"{exc}") from None
+        if isinstance(path, str):
+            module_name, _, attr = path.rpartition(".")
+            try:
+                obj = getattr(importlib.import_module(module_name), attr)
+            except (ImportError, AttributeError) as exc:
+                raise ValueError(f"kit entry {path!r} does not name a kit function or class: "
+                                 f"{exc}") from None
+        else:  # an object: a reference implementation
+            obj = path
+            path = f"{obj.__module__}.{obj.__qualname__}"
         while hasattr(obj, "__wrapped__"):
             obj = obj.__wrapped__
         shown = _shown_path(path)

@@ -1,4 +1,13 @@
-"""Checks of the ``pruning`` assignment: magnitude masks, SNIP, one IMP round, L1 filter order.
+"""Checks of the ``pruning`` assignment: masks, SNIP, one IMP round, L1 order, and the lab.
+
+Parts 1-6 are small functions checked on hand-made inputs. The lab (parts 7-9)
+works on a LeNet-300-100 trained on ``mnist5k``: :func:`check_sensitivity_scan`
+compares a per-layer scan with the reference scan of a fixed trained model,
+:func:`check_sparsity_plan` trains the dense model itself, applies the
+student's plan with the kit, fine-tunes for a fixed budget and awards 4, 2 or 0
+points (:data:`PLAN_RULE`; the test cell shows the number, which nbgrader takes
+as partial credit), and :func:`check_remove_neurons` compares a physically
+smaller model with the masked one and its MACs with ``pk.metrics.macs``.
 
 A test cell of ``solutions/pruning/pruning.ipynb`` reads::
 
@@ -23,7 +32,9 @@ Example:
     ...                      expected=[[0, 1, 0], [0, 1, 1]])
 """
 
+import contextlib as _contextlib
 import importlib as _importlib
+import types as _types
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +45,7 @@ _importlib.reload(_core)  # a test cell reloads this module: the core's helpers 
 
 # check_raises, random_tensor, ...: re-exported for the test cells (``g.random_tensor(3, seed=1)``)
 from .core import (SAFE, allowed_counts, call, check_close, check_raises,  # noqa: E402
-                   check_unchanged, count_text, first_mismatch, flatten, fmt, fmt_list,
+                   check_unchanged, count_text, explain, first_mismatch, flatten, fmt, fmt_list,
                    fresh_tensor, is_plain_tensor, number, random_tensor, read_dict, snapshot,
                    tensor_values, type_name, unravel)
 
@@ -43,7 +54,8 @@ from .core import (SAFE, allowed_counts, call, check_close, check_raises,  # noq
 __builtins__ = SAFE.builtins
 SAFE.module_dicts[__name__] = globals()
 
-FUNCTIONS = ("magnitude_mask", "global_magnitude_masks", "snip_scores", "snip_masks", "imp_step", "l1_filter_order")
+FUNCTIONS = ("magnitude_mask", "global_magnitude_masks", "snip_scores", "snip_masks", "imp_step",
+             "l1_filter_order", "sensitivity_scan", "sparsity_plan", "remove_neurons")
 """The functions students write, in notebook order."""
 
 KIT = {
@@ -56,6 +68,15 @@ KIT = {
     "l1_filter_order": ("pruning_kit.structured.l1_filter_order",
                         "pruning_kit.structured.l1_filter_scores",
                         "pruning_kit.structured.select_filters"),
+    # evaluating (pk.train.evaluate) and listing layers (pk.models.prunable) stay allowed
+    "sensitivity_scan": ("pruning_kit.prune.magnitude", "pruning_kit.prune.magnitude_step"),
+    # a plan is the numbers the student chose from the scan, not global pruning's
+    "sparsity_plan": ("pruning_kit.prune.magnitude", "pruning_kit.prune.snip",
+                      "pruning_kit.prune.layer_sparsity"),
+    "remove_neurons": ("pruning_kit.structured.remove_filters",
+                       "pruning_kit.structured.l1_filter_prune",
+                       "pruning_kit.structured.dependency_graph_prune",
+                       "pruning_kit.metrics.macs"),
 }
 """The kit functions that would do each graded function's work: they refuse while it is tested."""
 
@@ -66,7 +87,7 @@ def _mask_values(mask, what, shape, dtype=None):
     flat = tensor_values(mask, what, shape=shape, dtype=dtype)
     bad = [v for v in flat if v not in (0, 1)]
     if bad:
-        raise AssertionError(f"{what} must contain only 0 and 1, found {fmt(bad[0])}")
+        raise AssertionError(explain(what, f" must contain only 0 and 1, found {fmt(bad[0])}"))
     return [int(v) for v in flat]
 
 
@@ -87,17 +108,17 @@ def _check_smallest_pruned(keep, scores, fraction, what, *, score_name, alternat
     zeros = n - sum(keep)
     counts, text = count_text(fraction, n, "zeros")
     if zeros not in counts:
-        raise AssertionError(f"{what}: mask has {zeros} zeros, expected {text}")
+        raise AssertionError(explain(what, f": mask has {zeros} zeros, expected {text}"))
     if not _consistent(keep, scores):
         worst = max(s for k, s in zip(keep, scores) if not k)
         best = min(s for k, s in zip(keep, scores) if k)
-        message = (f"{what}: the zeros are not at the smallest {score_name}: an entry with "
+        message = (f": the zeros are not at the smallest {score_name}: an entry with "
                    f"{score_name} = {fmt(worst)} was pruned while one with {fmt(best)} was kept")
         for alt_scores, hint in alternatives:
             if _consistent(keep, alt_scores):
                 message += f". {hint}"
                 break
-        raise AssertionError(message)
+        raise AssertionError(explain(what, message))
 
 
 _SIGNED_HINT = ("These zeros fit the smallest SIGNED values: rank by abs(weight), since a "
@@ -152,8 +173,8 @@ def _check_global(result, tensors, fraction, what, *, score_name, scores, signed
     counts, text = count_text(fraction, n, "zeros")
     if zeros not in counts:
         per_layer = ", ".join(f"{name!r}: {len(keep[name]) - sum(keep[name])}" for name in names)
-        raise AssertionError(f"{what}: {zeros} zeros in total ({per_layer}), expected {text} "
-                             f"over all {n} entries")
+        raise AssertionError(explain(what, f": {zeros} zeros in total ({per_layer}), expected {text} "
+                             f"over all {n} entries"))
     pruned = [(s, name) for k, s, name in zip(flat_keep, flat_scores,
                                               [nm for nm in names for _ in keep[nm]]) if not k]
     kept = [(s, name) for k, s, name in zip(flat_keep, flat_scores,
@@ -164,7 +185,7 @@ def _check_global(result, tensors, fraction, what, *, score_name, scores, signed
         if worst[0] > best[0]:
             local = all(len(keep[nm]) - sum(keep[nm]) in allowed_counts(fraction, len(keep[nm]))
                         and _consistent(keep[nm], scores[nm]) for nm in names)
-            message = (f"{what}: the zeros are not at the smallest {score_name} over all layers: "
+            message = (f": the zeros are not at the smallest {score_name} over all layers: "
                        f"{score_name} = {fmt(worst[0])} in {worst[1]!r} was pruned while "
                        f"{fmt(best[0])} in {best[1]!r} was kept")
             if signed is not None and _consistent(
@@ -173,7 +194,7 @@ def _check_global(result, tensors, fraction, what, *, score_name, scores, signed
             elif local and len(names) > 1:
                 message += (". Every layer lost the same fraction: that is local pruning; "
                             "global pruning uses one threshold over all layers together")
-            raise AssertionError(message)
+            raise AssertionError(explain(what, message))
     return keep
 
 
@@ -312,8 +333,8 @@ def check_snip_scores(function, model, inputs, targets, *, stale_grad=None,
     for name, w in weights.items():
         check_unchanged(w, before[name], f"weight of {name!r}", what)
         if modules[name].weight is not w:
-            raise AssertionError(f"{what} replaced the weight parameter of {name!r}: "
-                                 f"leave the model's parameters as they were")
+            raise AssertionError(explain(what, f" replaced the weight parameter of {name!r}: "
+                                 f"leave the model's parameters as they were"))
     scores = read_dict(result, f"the result of {what}", names)
     actual = {}
     for name in names:
@@ -325,8 +346,8 @@ def check_snip_scores(function, model, inputs, targets, *, stale_grad=None,
             continue
         hint = _snip_hint(actual, expected, grads, before, names, stale_grad, rtol, atol)
         i, a, e = found
-        raise AssertionError(f"{what}: scores[{name!r}] element {unravel(i, before[name][0])} "
-                             f"is {fmt(a)}, expected {fmt(e)}" + (f". {hint}" if hint else ""))
+        raise AssertionError(explain(what, f": scores[{name!r}] element {unravel(i, before[name][0])} "
+                             f"is {fmt(a)}, expected {fmt(e)}" + (f". {hint}" if hint else "")))
 
 
 def _snip_hint(actual, expected, grads, before, names, stale_grad, rtol, atol):
@@ -395,8 +416,8 @@ def check_imp_step(function, trained, init, masks, rate, *, dtype=None):
         group = {"trained": t_trained, "init": t_init, "masks": t_masks}[kind]
         check_unchanged(group[n], snap, f"{kind}[{n!r}]", what)
     if type(result) not in (tuple, list) or len(result) != 2:
-        raise AssertionError(f"{what} should return a tuple (new_masks, rewound_weights), "
-                             f"got {type_name(result)}")
+        raise AssertionError(explain(what, f" should return a tuple (new_masks, rewound_weights), "
+                             f"got {type_name(result)}"))
     new_masks = read_dict(result[0], f"new_masks of {what}", names)
     rewound = read_dict(result[1], f"the rewound weights of {what}", names)
     for n in names:
@@ -405,30 +426,30 @@ def check_imp_step(function, trained, init, masks, rate, *, dtype=None):
         new = _mask_values(new_masks[n], f"new_masks[{n!r}] of {what}", shape)
         revived = [i for i, (o, m) in enumerate(zip(old, new)) if o == 0 and m == 1]
         if revived:
-            raise AssertionError(f"{what}: new_masks[{n!r}] brings back weight "
+            raise AssertionError(explain(what, f": new_masks[{n!r}] brings back weight "
                                  f"{unravel(revived[0], shape)}, which the old mask had pruned: "
-                                 f"pruned weights stay pruned")
+                                 f"pruned weights stay pruned"))
         remaining = [i for i, o in enumerate(old) if o == 1]
         newly = [i for i in remaining if new[i] == 0]
         counts, text = count_text(rate, len(remaining), "weights")
         if len(newly) not in counts:
-            message = (f"{what}: layer {n!r} pruned {len(newly)} more weights, expected {text} "
+            message = (f": layer {n!r} pruned {len(newly)} more weights, expected {text} "
                        f"of the {len(remaining)} still unmasked")
             total = len(old)
             if len(newly) in allowed_counts(rate, total) and total != len(remaining):
                 message += (f". {len(newly)} = round({rate!r} * {total}) prunes a fraction of ALL "
                             f"weights; IMP prunes a fraction of those that remain")
-            raise AssertionError(message)
+            raise AssertionError(explain(what, message))
         sub_keep = [new[i] for i in remaining]
         if not _consistent(sub_keep, [trained_abs[i] for i in remaining]):
             pruned = [trained_abs[i] for i in newly]
             kept = [trained_abs[i] for i in remaining if new[i] == 1]
-            message = (f"{what}: layer {n!r}: among the unmasked weights, one with "
+            message = (f": layer {n!r}: among the unmasked weights, one with "
                        f"abs(trained) = {fmt(max(pruned))} was pruned while one with "
                        f"{fmt(min(kept))} was kept")
             if _consistent(sub_keep, [snaps[("trained", n)][2][i] for i in remaining]):
                 message += ". " + _SIGNED_HINT
-            raise AssertionError(message)
+            raise AssertionError(explain(what, message))
         init_values = snaps[("init", n)][2]
         rew = tensor_values(rewound[n], f"rewound weights {n!r} of {what}", shape=shape,
                             dtype=snaps[("init", n)][1])
@@ -441,8 +462,8 @@ def check_imp_step(function, trained, init, masks, rate, *, dtype=None):
                 hint = (". These are trained * mask: a lottery ticket rewinds to the initial "
                         "weights, init * new_mask")
             i, a, e = found
-            raise AssertionError(f"{what}: rewound weights {n!r} element {unravel(i, shape)} "
-                                 f"is {fmt(a)}, expected init * new_mask = {fmt(e)}{hint}")
+            raise AssertionError(explain(what, f": rewound weights {n!r} element {unravel(i, shape)} "
+                                 f"is {fmt(a)}, expected init * new_mask = {fmt(e)}{hint}"))
 
 
 # ---------------------------------------------------------------------------
@@ -474,26 +495,632 @@ def check_l1_filter_order(function, conv_weight, *, dtype=None, expected=None):
     norms = [SAFE.fsum(abs(v) for v in values[f * per:(f + 1) * per]) for f in range(out)]
     got = tensor_values(order, f"the result of {what}", dtype=SAFE.int64)
     if len(got) != out or tuple(SAFE.size(order)) != (out,):
-        raise AssertionError(f"the result of {what} has shape {tuple(SAFE.size(order))}, "
-                             f"expected ({out},): one index per output filter (weight.shape[0])")
+        raise AssertionError(explain(f"the result of {what}", f" has shape {tuple(SAFE.size(order))}, "
+                             f"expected ({out},): one index per output filter (weight.shape[0])"))
     if sorted(got) != list(range(out)):
-        raise AssertionError(f"the result of {what} should contain each filter index "
-                             f"0..{out - 1} once, got {fmt_list(got)}")
+        raise AssertionError(explain(f"the result of {what}", f" should contain each filter index "
+                             f"0..{out - 1} once, got {fmt_list(got)}"))
     for a, b in zip(got, got[1:]):
         tol = 1e-6 * max(1.0, norms[a], norms[b])
         if norms[a] > norms[b] + tol:
-            message = (f"{what}: filter {a} (L1 norm {fmt(norms[a])}) comes before filter {b} "
+            message = (f": filter {a} (L1 norm {fmt(norms[a])}) comes before filter {b} "
                        f"(L1 norm {fmt(norms[b])}); the order must be ascending")
             if got == sorted(range(out), key=lambda f: -norms[f]):
                 message += " (yours is descending)"
             elif any(v < 0 for v in values):
                 message += ". The L1 norm sums abs(w) over in, kh, kw"
-            raise AssertionError(message)
+            raise AssertionError(explain(what, message))
         if norms[a] == norms[b] and a > b:
-            raise AssertionError(f"{what}: filters {b} and {a} have the same L1 norm "
-                                 f"{fmt(norms[a])}; a stable order keeps {b} before {a}")
+            raise AssertionError(explain(what, f": filters {b} and {a} have the same L1 norm "
+                                 f"{fmt(norms[a])}; a stable order keeps {b} before {a}"))
     if expected is not None:
         check_close(got, list(expected), f"the result of {what}", rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------
+# The lab: a per-layer sensitivity scan, a sparsity plan, physical neuron removal
+#
+# The kit functions the lab checks train and measure with, captured on the first
+# import (before any notebook cell runs): a notebook that rebinds ``pk.train.fit``
+# or ``pk.metrics.macs`` does not change what the checks compute.
+try:
+    _LAB  # noqa: B018 - defined by an earlier import of this module
+except NameError:
+    import pruning_kit as _pk
+
+    _LAB = _types.SimpleNamespace(
+        load=_pk.data.load, TensorData=_pk.data.TensorData,
+        lenet_300_100=_pk.models.lenet_300_100, fit=_pk.train.fit,
+        magnitude=_pk.prune.magnitude, finalize=_pk.prune.finalize, macs=_pk.metrics.macs,
+        fork_rng=torch.random.fork_rng, manual_seed=torch.manual_seed,
+        Sequential=torch.nn.Sequential, ReLU=torch.nn.ReLU, Flatten=torch.nn.Flatten,
+        randperm=torch.randperm, ones=torch.ones, float64=torch.float64,
+        module_train=torch.nn.Module.train, named_buffers=torch.nn.Module.named_buffers,
+        load_state_dict=torch.nn.Module.load_state_dict, state_dict=torch.nn.Module.state_dict,
+    )
+    del _pk
+    _TRAINED = {}  # (kind, seed, epochs) -> the model trained_model returns copies of
+
+LAB_DATASET = "mnist5k"
+"""The data of the lab: the embedded 5,000 MNIST digits (4,000 train, 1,000 test)."""
+
+DENSE_RECIPE = {"epochs": 10, "lr": 2e-3, "seed": 0}
+"""How the lab's dense LeNet-300-100 is trained (after ``torch.manual_seed(0)``; Adam, batch 64)."""
+
+FINE_TUNE = {"epochs": 3, "lr": 1e-3, "seed": 0}
+"""The fixed fine-tuning budget a sparsity plan gets (Adam, batch 64, one thread)."""
+
+PLAN_LAYERS = ("fc1", "fc2", "fc3")
+"""The layers a sparsity plan names: the prunable layers of LeNet-300-100."""
+
+PLAN_RULE = {"full": (10, 4), "partial": (5, 2), "within_correct": 10, "dense_floor": 900}
+"""Points for a plan: 4 at >= 10x fewer weights, 2 at >= 5x, each within 1 point (10 of
+1,000 test images) of the dense accuracy; the dense model must reach 900 correct."""
+
+
+def _quietly():
+    """Silence warnings and stderr while the checks train (stderr would fail the cell)."""
+    stack = _contextlib.ExitStack()
+    stack.enter_context(SAFE.catch_warnings())
+    SAFE.simplefilter("ignore")
+    stack.enter_context(SAFE.redirect_stderr(SAFE.StringIO()))
+    return stack
+
+
+def _correct(model, data):
+    """How many examples of ``data`` the model classifies right (argmax, first on ties)."""
+    _LAB.module_train(model, False)
+    with SAFE.no_grad():
+        logits = SAFE.module_call(model, data.images)
+    rows = SAFE.tolist(logits)
+    labels = SAFE.tolist(data.labels)
+    return sum(1 for row, y in zip(rows, labels)
+               if max(range(len(row)), key=row.__getitem__) == y)
+
+
+def lab_data():
+    """``(train, test)`` of the lab: :data:`LAB_DATASET` as ``pk.data.load`` returns it.
+
+    Example:
+        >>> train, test = lab_data()
+        >>> len(train), len(test)
+        (4000, 1000)
+    """
+    return _LAB.load(LAB_DATASET)
+
+
+def train_dense(train=None):
+    """The lab's dense LeNet-300-100: ``torch.manual_seed(0)``, then :data:`DENSE_RECIPE`.
+
+    The same weights as the notebook's lab setup cell, on one thread, without
+    touching the caller's random state.
+
+    Args:
+        train: the training data (default: :func:`lab_data`'s).
+
+    Returns:
+        the trained model, in eval mode.
+    """
+    if train is None:
+        train, _ = lab_data()
+    with _LAB.fork_rng(), _quietly():
+        _LAB.manual_seed(0)
+        model = _LAB.lenet_300_100()
+        _LAB.fit(model, train, progress=False, threads=1, **DENSE_RECIPE)
+    return model
+
+
+def _plan_values(plan, what):
+    """A student's plan, checked: exactly the keys of :data:`PLAN_LAYERS`, numbers in [0, 1]."""
+    entries = read_dict(plan, what, list(PLAN_LAYERS))
+    values = {}
+    for name in PLAN_LAYERS:
+        value = number(entries[name], f"{what}[{name!r}]")
+        if not (SAFE.isfinite(value) and 0 <= value <= 1):
+            raise AssertionError(f"{what}[{name!r}] must be a sparsity in [0, 1], got "
+                                 f"{fmt(value)}: 0.9 prunes 90% of the layer's weights")
+        values[name] = float(value)
+    return values
+
+
+def _plan_sizes():
+    model = _LAB.lenet_300_100()
+    modules = dict(SAFE.named_modules(model))
+    return {name: len(flatten(SAFE.tolist(modules[name].weight))) for name in PLAN_LAYERS}
+
+
+def plan_kept(plan):
+    """Weights a plan keeps in each layer of LeNet-300-100: ``n - round(s * n)``.
+
+    Example:
+        >>> plan_kept({"fc1": 0.9, "fc2": 0.9, "fc3": 0.9})
+        {'fc1': 23520, 'fc2': 3000, 'fc3': 100}
+    """
+    sizes = _plan_sizes()
+    return {name: sizes[name] - round(plan[name] * sizes[name]) for name in PLAN_LAYERS}
+
+
+def plan_outcome(plan, dense=None):
+    """Apply a sparsity plan to the lab's dense model, fine-tune it, and score it.
+
+    What the hidden test of ``sparsity_plan`` runs: the dense LeNet-300-100 of
+    :func:`train_dense` (or a copy of ``dense``), each layer pruned by magnitude
+    at its own sparsity (``pk.prune.magnitude(model, 0.0, scope="local",
+    rates=plan)``), fine-tuned with :data:`FINE_TUNE`, then the kept weights
+    and the correct test predictions counted.
+
+    Args:
+        plan: dict ``{"fc1": s1, "fc2": s2, "fc3": s3}`` of sparsities in [0, 1].
+        dense: a trained LeNet-300-100 to start from (copied, not changed);
+            default: train it here as :func:`train_dense` does.
+
+    Returns:
+        a namespace with ``dense_correct``, ``pruned_correct``, ``total``
+        (weights of the three layers), ``kept``, ``ratio`` (total / kept),
+        ``points`` and ``text`` (one line for the student).
+    """
+    values = _plan_values(plan, "the plan")
+    train, test = lab_data()
+    model = _LAB.lenet_300_100()
+    if dense is None:
+        dense = train_dense(train)
+    if not isinstance(dense, SAFE.Module):
+        raise TypeError(f"dense must be a trained LeNet-300-100, got {type_name(dense)}")
+    _LAB.load_state_dict(model, {k: SAFE.clone(SAFE.detach(v))
+                                 for k, v in _LAB.state_dict(dense).items()})
+    dense_correct = _correct(model, test)
+    with _LAB.fork_rng(), _quietly():
+        _LAB.magnitude(model, 0.0, scope="local", rates=dict(values))
+        _LAB.fit(model, train, progress=False, threads=1, **FINE_TUNE)
+        _LAB.finalize(model)
+    modules = dict(SAFE.named_modules(model))
+    kept = sum(1 for name in PLAN_LAYERS
+               for w in flatten(SAFE.tolist(modules[name].weight)) if w != 0)
+    total = sum(_plan_sizes().values())
+    pruned_correct = _correct(model, test)
+    return _plan_score(values, dense_correct, pruned_correct, kept, total, len(test))
+
+
+def _plan_score(values, dense_correct, pruned_correct, kept, total, n_test):
+    rule = PLAN_RULE
+    within = pruned_correct >= dense_correct - rule["within_correct"]
+    ratio = total / kept if kept else float("inf")
+    points = 0
+    for level in ("full", "partial"):
+        times, level_points = rule[level]
+        if within and kept * times <= total:
+            points = level_points
+            break
+    drop = (dense_correct - pruned_correct) * 100 / n_test
+    change = (f"{drop:.1f} points below" if drop > 0 else
+              f"{-drop:.1f} points above" if drop < 0 else "the same as")
+    text = (f"{kept:,} of {total:,} weights kept ({ratio:.2f}x fewer); accuracy after "
+            f"fine-tuning {pruned_correct / n_test:.3f}, {change} the dense "
+            f"{dense_correct / n_test:.3f}: {points} of {rule['full'][1]} points")
+    return _types.SimpleNamespace(plan=values, dense_correct=dense_correct,
+                                  pruned_correct=pruned_correct, n_test=n_test, kept=kept,
+                                  total=total, ratio=ratio, within=within, points=points,
+                                  text=text)
+
+
+def check_plan_format(function):
+    """Check that ``sparsity_plan()`` returns a valid plan (the visible test; no training).
+
+    Prints the weights the plan keeps and the compression it reaches.
+
+    Example:
+        >>> check_plan_format(reference("sparsity_plan"))  # doctest: +ELLIPSIS
+        sparsity_plan(): keeps 22,916 of 266,200 weights (11.62x fewer); ...
+    """
+    plan = call(function, what="sparsity_plan")
+    values = _plan_values(plan, "the plan")
+    kept = plan_kept(values)
+    total = sum(_plan_sizes().values())
+    ratio = total / sum(kept.values()) if sum(kept.values()) else float("inf")
+    layers = ", ".join(f"{name} {kept[name]:,}" for name in PLAN_LAYERS)
+    print(f"sparsity_plan(): keeps {sum(kept.values()):,} of {total:,} weights ({ratio:.2f}x "
+          f"fewer); per layer: {layers}")
+    return values
+
+
+def check_sparsity_plan(function, dense=None):
+    """Score ``sparsity_plan()``: prune the lab's dense model, fine-tune, count (partial credit).
+
+    Rule (:data:`PLAN_RULE`): 4 points when the plan keeps at most a tenth of
+    the 266,200 weights of fc1, fc2 and fc3 and the fine-tuned model gets at
+    most 10 fewer of the 1,000 test images right than the dense one (1 point
+    of accuracy); 2 points at a fifth of the weights under the same accuracy
+    rule; otherwise 0, with an ``AssertionError`` that says why.
+
+    Args:
+        function: the student's ``sparsity_plan``.
+        dense: a trained dense model to start from (tests only; the hidden
+            test trains its own with :func:`train_dense`).
+
+    Returns:
+        the points earned (4 or 2), for the test cell to show: nbgrader gives
+        a test cell whose result is a number that many points.
+    """
+    plan = call(function, what="sparsity_plan")
+    values = _plan_values(plan, "the plan")
+    outcome = plan_outcome(values, dense)
+    if outcome.dense_correct < PLAN_RULE["dense_floor"]:
+        raise AssertionError(f"The dense model reached only {outcome.dense_correct} of "
+                             f"{outcome.n_test} correct: was pruning_kit or torch changed in "
+                             f"this notebook? The lab's dense LeNet-300-100 gets about 944")
+    if outcome.points:
+        print(f"sparsity_plan: {outcome.text}")
+        return outcome.points
+    if not outcome.within:
+        raise AssertionError(
+            f"The plan loses more than 1 point of accuracy: {outcome.text}. A plan must stay "
+            f"within 1 point (at most {PLAN_RULE['within_correct']} fewer correct of "
+            f"{outcome.n_test}) after the fixed fine-tuning: prune the sensitive layers less")
+    raise AssertionError(
+        f"The plan keeps too many weights for credit: {outcome.text}. 2 points need at "
+        f"least 5x fewer (at most {outcome.total // 5:,} kept), 4 points 10x fewer "
+        f"(at most {outcome.total // 10:,})")
+
+
+# --- the sensitivity scan
+
+def trained_model(kind="lenet", seed=0, epochs=1):
+    """A small model trained on the lab's data, the same every time, and the test data.
+
+    Args:
+        kind: ``"lenet"`` (LeNet-300-100) or ``"conv"`` (a conv layer, ReLU and
+            a linear layer: prunable layers ``"0"`` and ``"3"``).
+        seed: seeds the initial weights.
+        epochs: training epochs (Adam, lr 2e-3, batch 64, one thread).
+
+    Returns:
+        ``(model, test)``: the model in eval mode and the first 500 test images of the lab.
+
+    Example:
+        >>> model, test = trained_model("conv")
+        >>> [name for name, _ in model.named_children()], len(test)
+        (['0', '1', '2', '3'], 500)
+    """
+    if kind not in ("lenet", "conv"):
+        raise ValueError(f"kind must be 'lenet' or 'conv', got {kind!r}")
+    train, test = lab_data()
+    test = _LAB.TensorData(test.images[:500], test.labels[:500], name="mnist5k test, 500")
+    key = (kind, seed, epochs)
+    if key not in _TRAINED:  # each kernel trains a model once; callers get copies
+        with _LAB.fork_rng(), _quietly():
+            _LAB.manual_seed(seed)
+            if kind == "lenet":
+                model = _LAB.lenet_300_100()
+            else:
+                model = _LAB.Sequential(SAFE.Conv2d(1, 4, 5, stride=3), _LAB.ReLU(),
+                                        _LAB.Flatten(), SAFE.Linear(4 * 8 * 8, 10))
+            _LAB.fit(model, train, epochs=epochs, lr=2e-3, seed=seed, progress=False, threads=1)
+        _TRAINED[key] = model
+    return _LAB.module_train(SAFE.deepcopy(_TRAINED[key]), False), test
+
+
+def _model_snapshot(model):
+    entries = [(f"parameter {n}", p) for n, p in SAFE.named_parameters(model)]
+    entries += [(f"buffer {n}", b) for n, b in _LAB.named_buffers(model)]
+    modules = [(n, type(m)) for n, m in SAFE.named_modules(model)]
+    return modules, [(name, t, snapshot(t)) for name, t in entries]
+
+
+def _check_model_unchanged(model, before, what, fix):
+    modules, entries = before
+    now_modules = [(n, type(m)) for n, m in SAFE.named_modules(model)]
+    now_names = [f"parameter {n}" for n, _ in SAFE.named_parameters(model)]
+    now_names += [f"buffer {n}" for n, _ in _LAB.named_buffers(model)]
+    if now_modules != modules or now_names != [name for name, _, _ in entries]:
+        raise AssertionError(explain(what, f" changed the model's layers or parameters: {fix}"))
+    current = dict(SAFE.named_parameters(model))
+    current.update({n: b for n, b in _LAB.named_buffers(model)})
+    for name, _, snap in entries:
+        tensor = current[name.split(" ", 1)[1]]
+        if not is_plain_tensor(tensor) or snapshot(tensor) != snap:
+            raise AssertionError(explain(what, f" changed the model's {name}: {fix}"))
+
+
+def _smallest_first(weight, signed=False):
+    """Flat indices of ``weight`` from the smallest ``abs(weight)`` (or signed value) up, stable."""
+    with SAFE.no_grad():
+        scores = SAFE.detach(weight).flatten().double()
+        return (scores if signed else scores.abs()).argsort(stable=True)
+
+
+def _scan(model, data, sparsities, variant="correct"):
+    """The per-layer scan (``variant="correct"``) or a known mistake, as accuracies.
+
+    Pruning ``round(s * n)`` weights in the order of :func:`_smallest_first` is
+    the magnitude mask; pruning a layer that already has zeros (the
+    ``"cumulative"`` mistake) prunes the zeros first, the same order again.
+    """
+    names = _prunable_names(model)
+    modules = dict(SAFE.named_modules(model))
+    orders = {name: _smallest_first(modules[name].weight, signed=variant == "signed")
+              for name in names}
+    n = len(data)
+    result = {}
+    shared = SAFE.deepcopy(model)
+    for name in names:
+        result[name] = []
+        for s in sparsities:
+            if variant == "cumulative":
+                twin = shared  # earlier layers stay pruned
+                targets = [name]
+            else:
+                twin = SAFE.deepcopy(model)
+                targets = names if variant == "all layers" else [name]
+            twin_modules = dict(SAFE.named_modules(twin))
+            with SAFE.no_grad():
+                for target in targets:
+                    weight = twin_modules[target].weight
+                    k = round(s * len(orders[target]))
+                    weight.view(-1)[orders[target][:k]] = 0.0
+            result[name].append(_correct(twin, data) / n)
+    return result
+
+
+_SCAN_HINTS = (
+    ("cumulative", "Layers scanned earlier were still pruned: restore each layer (or work on a "
+                   "fresh copy of the model) before pruning the next one"),
+    ("all layers", "These are the accuracies with EVERY layer pruned at once: prune only the "
+                   "layer being scanned and leave the others as they are"),
+    ("signed", "These fit pruning the smallest SIGNED weights: rank by abs(weight)"),
+)
+
+
+def check_sensitivity_scan(function, model, data, sparsities):
+    """Check ``sensitivity_scan(model, data, sparsities)`` against the reference scan.
+
+    Contract: a dict with one key per ``nn.Linear``/``nn.Conv2d`` layer (names
+    as in ``model.named_modules()``), each a list of accuracies in [0, 1], one
+    per sparsity in the given order: the accuracy on ``data`` with only that
+    layer magnitude-pruned (exactly ``round(s * n)`` smallest ``abs(weight)``
+    zeroed), no retraining; the model itself unchanged. Each accuracy may
+    differ from the reference by one test example (evaluation in other batch
+    sizes can flip a near tie).
+
+    Args:
+        function: the student's ``sensitivity_scan``.
+        model: a trained model (the test builds it with :func:`trained_model`).
+        data: the test data (a ``pk.data.TensorData``).
+        sparsities: list of floats in [0, 1].
+
+    Example:
+        >>> model, test = trained_model("conv")
+        >>> check_sensitivity_scan(reference("sensitivity_scan"), model, test, [0.0, 0.9])
+    """
+    sparsities = [float(s) for s in sparsities]
+    names = _prunable_names(model)
+    expected = _scan(model, data, sparsities)  # before the call: the data stay as given
+    before = _model_snapshot(model)
+    images = snapshot(data.images)
+    what = "sensitivity_scan"
+    result = call(function, model, data, list(sparsities), what=what)
+    _check_model_unchanged(model, before, what,
+                           "prune a copy (copy.deepcopy(model)), or put every weight back")
+    check_unchanged(data.images, images, "data.images", what)
+    scan = read_dict(result, "the scan", names)
+    n = len(data)
+    tolerance = 1 / n + 1e-9
+    actual = {}
+    for name in names:
+        values = scan[name]
+        if type(values) not in (list, tuple) or len(values) != len(sparsities):
+            got = (f"{type_name(values)} of length {len(values)}"
+                   if type(values) in (list, tuple) else type_name(values))
+            raise AssertionError(f"scan[{name!r}] should be a list with one accuracy per "
+                                 f"sparsity ({len(sparsities)}), got {got}")
+        actual[name] = [number(v, f"scan[{name!r}][{i}]") for i, v in enumerate(values)]
+    for name in names:
+        for i, (a, e) in enumerate(zip(actual[name], expected[name])):
+            if SAFE.isfinite(a) and abs(a - e) <= tolerance:
+                continue
+            message = (f"scan[{name!r}] at sparsity {fmt(sparsities[i])} is {fmt(a)}, "
+                       f"expected {e:.4f}: accuracy on the data with only {name!r} pruned")
+            hint = _scan_hint(actual, model, data, sparsities, expected, tolerance)
+            raise AssertionError(message + (f". {hint}" if hint else ""))
+
+
+def _scan_hint(actual, model, data, sparsities, expected, tolerance):
+    names = list(expected)
+
+    def matches(candidate):
+        return all(SAFE.isfinite(a) and abs(a - e) <= tolerance
+                   for name in names for a, e in zip(actual[name], candidate[name]))
+
+    if matches({n: [1 - v for v in expected[n]] for n in names}):
+        return "These are error rates (1 - accuracy): return the accuracy"
+    if matches({n: [100 * v for v in expected[n]] for n in names}):
+        return "These are percentages: return accuracies as fractions in [0, 1]"
+    for variant, hint in _SCAN_HINTS:
+        if matches(_scan(model, data, sparsities, variant)):
+            return hint
+    return None
+
+
+# --- removing neurons
+
+def lenet(in_features=784, widths=(300, 100), num_classes=10, seed=0):
+    """A LeNet-300-100 (``pk.models.lenet_300_100``) with hidden widths ``widths``.
+
+    Layers ``fc1`` (in_features -> widths[0]), ``fc2`` and ``fc3``, ReLU between;
+    the weights drawn with ``seed``, without touching the caller's random state.
+
+    Example:
+        >>> model = lenet(6, (5, 4), 3)
+        >>> model.fc2
+        Linear(in_features=5, out_features=4, bias=True)
+    """
+    with _LAB.fork_rng():
+        _LAB.manual_seed(seed)
+        model = _LAB.lenet_300_100(in_features, num_classes)
+        if tuple(widths) != (300, 100):
+            model.fc1 = SAFE.Linear(in_features, widths[0])
+            model.fc2 = SAFE.Linear(widths[0], widths[1])
+            model.fc3 = SAFE.Linear(widths[1], num_classes)
+    return _LAB.module_train(model, False)
+
+
+def random_keep(n, removed, seed=0):
+    """A bool tensor of ``n`` neurons with exactly ``removed`` of them False (removed).
+
+    Example:
+        >>> random_keep(5, 2, seed=1).sum().item()
+        3
+    """
+    generator = SAFE.Generator().manual_seed(seed)
+    keep = _LAB.ones(n, dtype=SAFE.bool)
+    keep[_LAB.randperm(n, generator=generator)[:removed]] = False
+    return keep
+
+
+def _linear_layers(model):
+    modules = dict(SAFE.named_modules(model))
+    return [modules[name] for name in ("fc1", "fc2", "fc3")]
+
+
+def _masked_output(model, keep, x):
+    """The masked model's output in float64: each removed neuron's output is 0."""
+    layers = _linear_layers(model)
+    h = SAFE.clone(SAFE.detach(x)).flatten(1).to(_LAB.float64)
+    with SAFE.no_grad():
+        for name, layer in zip(("fc1", "fc2", "fc3"), layers):
+            h = F.linear(h, layer.weight.to(_LAB.float64),
+                         None if layer.bias is None else layer.bias.to(_LAB.float64))
+            if name != "fc3":
+                h = h.clamp(min=0)
+                if name in keep:
+                    h = h * keep[name].to(_LAB.float64)
+    return flatten(SAFE.tolist(h))
+
+
+def _count_macs(model, x, what):
+    """MACs per example of the Linear/Conv2d layers that run on ``x`` (student code via call)."""
+    total = [0]
+
+    def hook(module, inputs, output):
+        size = tuple(SAFE.size(output))
+        if isinstance(module, SAFE.Linear):
+            positions = 1
+            for d in size[1:-1]:
+                positions *= d
+            total[0] += positions * module.in_features * module.out_features
+        else:
+            w = tuple(SAFE.size(module.weight))
+            total[0] += size[2] * size[3] * w[0] * w[1] * w[2] * w[3]
+
+    handles = [m.register_forward_hook(hook) for _, m in SAFE.named_modules(model)
+               if isinstance(m, (SAFE.Linear, SAFE.Conv2d))]
+    try:
+        with SAFE.no_grad():
+            call(SAFE.module_call, model, x, what=what)
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]
+
+
+def check_remove_neurons(function, model, keep, *, batch=4, seed=0, images=False):
+    """Check ``remove_neurons(model, keep)``: a smaller model, the same outputs, the MACs saved.
+
+    Contract: returns ``(small, macs_saved)``. ``small`` is a new model whose
+    fc1/fc2 have only the kept neurons (fewer rows in that layer, fewer input
+    columns in the next) and whose outputs equal the masked model's (each
+    removed neuron's output set to 0); ``macs_saved`` is the int
+    ``macs(model) - macs(small)`` per example (as ``pk.metrics.macs`` counts:
+    ``in_features * out_features`` per Linear layer). ``model`` and ``keep``
+    are not changed.
+
+    Args:
+        function: the student's ``remove_neurons``.
+        model: a LeNet-300-100 built by :func:`lenet`.
+        keep: dict ``"fc1"``/``"fc2"`` -> list or bool tensor (True = keep).
+        batch: examples in the test input.
+        seed: seed of the test input.
+        images: feed images (N x 1 x side x side) rather than flat vectors.
+
+    Example:
+        >>> check_remove_neurons(reference("remove_neurons"), lenet(6, (5, 4), 3),
+        ...                      {"fc1": [True, False, True, True, False]})
+    """
+    keep_t = {name: fresh_tensor(value, SAFE.bool, f"keep[{name!r}]") for name, value in keep.items()}
+    keep_before = {name: snapshot(t) for name, t in keep_t.items()}
+    layers = _linear_layers(model)
+    in_features = layers[0].in_features
+    if images:
+        side = SAFE.floor(in_features ** 0.5 + 0.5)
+        x = random_tensor(batch, 1, side, side, seed=seed)
+    else:
+        x = random_tensor(batch, in_features, seed=seed)
+    expected = _masked_output(model, keep_t, x)
+    x1 = SAFE.clone(x[:1])
+    dense_macs = _LAB.macs(model, x1)
+    ref_small, _ = _ref_remove_neurons(model, keep_t)
+    small_macs = _LAB.macs(ref_small, x1)
+    saved = dense_macs - small_macs
+    before = _model_snapshot(model)
+    what = "remove_neurons"
+    result = call(function, model, dict(keep_t), what=what)
+    _check_model_unchanged(model, before, what,
+                           "build the small model from a copy and leave the original as it was")
+    for name, t in keep_t.items():
+        check_unchanged(t, keep_before[name], f"keep[{name!r}]", what)
+    if type(result) not in (tuple, list) or len(result) != 2:
+        raise AssertionError(f"remove_neurons should return a tuple (small_model, macs_saved), "
+                             f"got {type_name(result)}")
+    small, macs_saved = result
+    if not isinstance(small, SAFE.Module):
+        raise AssertionError(f"the small model should be an nn.Module, got {type_name(small)}")
+    if small is model:
+        raise AssertionError("remove_neurons returned the model it was given: return a new, "
+                             "smaller model and leave the original as it was")
+    _LAB.module_train(small, False)
+    try:
+        with SAFE.no_grad():
+            out = call(SAFE.module_call, small, x, what="small(x)")
+    except AssertionError as failure:
+        text = str(failure)
+        if "shape" in text or "size" in text:
+            text += (f" (x of shape {tuple(SAFE.size(x))}). The layers' sizes do not fit "
+                     f"together: a removed neuron is also an input column of the next layer")
+        raise AssertionError(text) from None
+    actual = tensor_values(out, f"small(x) for x of shape {tuple(SAFE.size(x))}",
+                           shape=(batch, layers[2].out_features), dtypes=SAFE.floating)
+    found = first_mismatch(actual, expected, 1e-4, 1e-5)
+    if found is not None:
+        i, a, e = found
+        raise AssertionError(f"small(x) differs from the masked model: element "
+                             f"{unravel(i, (batch, layers[2].out_features))} is {fmt(a)}, "
+                             f"expected {fmt(e)}. Keep the kept rows of a layer's weight and "
+                             f"bias, and the matching input columns of the next layer")
+    measured = _count_macs(small, x1, "small(x)")
+    if measured != small_macs:
+        raise AssertionError(f"The small model does {measured:,} MACs per example, expected "
+                             f"{small_macs:,}: give each layer only the kept neurons (new "
+                             f"nn.Linear layers with fewer rows and input columns), not zeros")
+    value = number(macs_saved, "macs_saved (the second item returned)", integer=True)
+    if value != saved:
+        message = (f"macs_saved is {value:,}, expected {saved:,}: {dense_macs:,} MACs per "
+                   f"example before, {small_macs:,} after")
+        params_saved = sum(l.in_features * l.out_features + l.out_features
+                           for l in layers) - sum(
+            l.in_features * l.out_features + l.out_features for l in _linear_layers(ref_small))
+        rows_only = sum(layers[i].in_features * (layers[i].out_features -
+                                                  _linear_layers(ref_small)[i].out_features)
+                        for i in range(3))
+        if value == small_macs:
+            message += ". That is the small model's count: return how many MACs were SAVED"
+        elif value == params_saved:
+            message += (". That counts the biases too: a MAC is one multiply-accumulate of a "
+                        "weight, in_features * out_features per Linear layer")
+        elif value == rows_only:
+            message += (". The next layer loses the removed neurons' inputs too: its "
+                        "in_features shrinks")
+        elif value == saved * batch:
+            message += ". Count per example, not per batch"
+        raise AssertionError(message)
 
 
 # ---------------------------------------------------------------------------
@@ -557,6 +1184,43 @@ def _ref_l1_filter_order(conv_weight):
 
 
 
+def _ref_sensitivity_scan(model, data, sparsities):
+    scan = {}
+    for name in _prunable_names(model):
+        scan[name] = []
+        for s in sparsities:
+            twin = SAFE.deepcopy(model)
+            weight = dict(twin.named_modules())[name].weight
+            with torch.no_grad():
+                weight.mul_(_ref_magnitude_mask(weight, s))
+            scan[name].append(_correct(twin, data) / len(data))
+    return scan
+
+
+def _ref_sparsity_plan():
+    return {"fc1": 0.92, "fc2": 0.88, "fc3": 0.5}
+
+
+def _ref_remove_neurons(model, keep):
+    small = SAFE.deepcopy(model)
+    inputs = None
+    for name in ("fc1", "fc2", "fc3"):
+        layer = getattr(model, name)
+        rows = (keep[name].nonzero().flatten() if name in keep
+                else torch.arange(layer.out_features))
+        cols = torch.arange(layer.in_features) if inputs is None else inputs
+        new = torch.nn.Linear(len(cols), len(rows), bias=layer.bias is not None)
+        with torch.no_grad():
+            new.weight.copy_(layer.weight[rows][:, cols])
+            if layer.bias is not None:
+                new.bias.copy_(layer.bias[rows])
+        setattr(small, name, new)
+        inputs = rows
+    before = sum(getattr(model, n).weight.numel() for n in ("fc1", "fc2", "fc3"))
+    after = sum(getattr(small, n).weight.numel() for n in ("fc1", "fc2", "fc3"))
+    return small, before - after
+
+
 _REFERENCES = {
     "magnitude_mask": _ref_magnitude_mask,
     "global_magnitude_masks": _ref_global_magnitude_masks,
@@ -564,6 +1228,9 @@ _REFERENCES = {
     "snip_masks": _ref_snip_masks,
     "imp_step": _ref_imp_step,
     "l1_filter_order": _ref_l1_filter_order,
+    "sensitivity_scan": _ref_sensitivity_scan,
+    "sparsity_plan": _ref_sparsity_plan,
+    "remove_neurons": _ref_remove_neurons,
 }
 
 
