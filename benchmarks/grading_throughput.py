@@ -25,7 +25,6 @@ measure the fan-out alone.
 """
 
 import io
-import json
 import os
 import shutil
 import sys
@@ -36,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pruning_kit.course import autograde, release  # noqa: E402
+from pruning_kit.course import autograde, release, sample  # noqa: E402
 from pruning_kit.course.postgres import LocalPostgres, install_postgres  # noqa: E402
 
 ASSIGNMENT = "pruning"
@@ -55,18 +54,8 @@ def make_course(root, submissions, sandboxed=True):
     (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text()
                                              + ("" if sandboxed else UNSANDBOXED))
     release.release(root, [ASSIGNMENT])
-    released = json.loads((root / "assignments" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
-    source = json.loads((root / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text())
-    solutions = {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in source["cells"]
-                 if c["metadata"].get("nbgrader", {}).get("solution") and c["cell_type"] == "code"}
-    for cell in released["cells"]:
-        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if gid in solutions:
-            cell["source"] = solutions[gid]
     for i in range(submissions):
-        folder = root / "submitted" / f"student{i:03d}" / ASSIGNMENT
-        folder.mkdir(parents=True)
-        (folder / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(released))
+        sample.sample_submission(root, ASSIGNMENT, f"student{i:03d}")
     return root
 
 

@@ -22,60 +22,29 @@ Exit status: 1 when a lesson fails to execute (or, with ``--strict``, is over bu
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import re
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from notebook_timing import ROOT, cell_seconds, kernel_environment, run_timed
+
 LESSONS_DIR = ROOT / "lessons"
 LESSON_BUDGET_S = 60.0
 TOTAL_BUDGET_S = 300.0
 
 
-def _kernel_environment() -> None:
-    """The environment every kernel inherits: what CI and the tests use."""
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
-
-
-def _cell_seconds(cell) -> float:
-    """Seconds a cell ran, from the timestamps nbclient records in its metadata."""
-    timing = cell.get("metadata", {}).get("execution", {})
-    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-    if not start or not end:
-        return 0.0
-    parse = datetime.datetime.fromisoformat
-    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
-
-
 def time_lesson(path: Path, workdir: Path, cell_timeout: int) -> dict:
     """Execute one lesson; return its wall time, slowest cell and error (if any)."""
     import nbformat
-    from nbclient import NotebookClient
 
     copy_dir = workdir / path.stem
     shutil.copytree(LESSONS_DIR, copy_dir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     nb = nbformat.read(copy_dir / path.name, as_version=4)
-    client = NotebookClient(nb, timeout=cell_timeout, startup_timeout=180, kernel_name="python3",
-                            allow_errors=False, resources={"metadata": {"path": str(copy_dir)}})
-    error = None
-    start = time.perf_counter()
-    try:
-        client.execute()
-    except Exception as exc:  # report every failure, then go on with the next lesson
-        message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()    # drop terminal colours
-        error = f"{type(exc).__name__}: {message.splitlines()[-1][:200] if message else ''}"
-    seconds = time.perf_counter() - start
+    seconds, error = run_timed(nb, copy_dir, cell_timeout)
     # (cell index in the notebook, counting markdown cells too; seconds) for each code cell
-    cells = [(i, _cell_seconds(c)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    cells = [(i, cell_seconds(c)) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     slowest, slowest_s = max(cells, key=lambda item: item[1]) if cells else (-1, 0.0)
     return {"lesson": path.stem, "seconds": seconds, "cells_s": sum(s for _, s in cells),
             "slowest_cell": slowest, "slowest_s": slowest_s, "error": error}
@@ -94,7 +63,7 @@ def main(argv=None) -> int:
     if not lessons:
         print(f"no lessons found in {LESSONS_DIR} matching {args.prefixes or '*'}")
         return 1
-    _kernel_environment()
+    kernel_environment()
     load_before = os.getloadavg()[0]
     print(f"{len(lessons)} lessons, {os.cpu_count()} CPUs, 1 OpenMP thread per kernel, "
           f"load average at start {load_before:.2f}")

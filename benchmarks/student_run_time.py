@@ -25,39 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from notebook_timing import ROOT, cell_seconds, kernel_environment, run_timed  # noqa: E402
+
 sys.path.insert(0, str(ROOT))
 
 from pruning_kit.course.course_dir import assignments  # noqa: E402
 from pruning_kit.course.sample import sample_notebook  # noqa: E402
 
 BUDGET_S = 180.0
-
-
-def _kernel_environment() -> None:
-    """What every kernel inherits: one thread, a headless backend, this checkout first."""
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)
-
-
-def _cell_seconds(cell) -> float:
-    import datetime
-
-    timing = cell.get("metadata", {}).get("execution", {})
-    start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-    if not start or not end:
-        return 0.0
-    parse = datetime.datetime.fromisoformat
-    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds()
 
 
 def _label(cell, index) -> str:
@@ -68,24 +47,14 @@ def _label(cell, index) -> str:
 def time_assignment(name: str, workdir: Path, cell_timeout: int) -> dict:
     """Run one assignment's reference solution as a student would; return its times."""
     import nbformat
-    from nbclient import NotebookClient
 
     released = json.loads((ROOT / "assignments" / name / f"{name}.ipynb").read_text())
     source = json.loads((ROOT / "solutions" / name / f"{name}.ipynb").read_text())
     nb = nbformat.reads(json.dumps(sample_notebook(released, source)), as_version=4)
     folder = workdir / name
     folder.mkdir()
-    client = NotebookClient(nb, timeout=cell_timeout, startup_timeout=180, kernel_name="python3",
-                            allow_errors=False, resources={"metadata": {"path": str(folder)}})
-    error = None
-    start = time.perf_counter()
-    try:
-        client.execute()
-    except Exception as exc:  # report it, then go on with the next assignment
-        message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
-        error = f"{type(exc).__name__}: {message.splitlines()[-1][:200] if message else ''}"
-    seconds = time.perf_counter() - start
-    cells = sorted(((_cell_seconds(c), _label(c, i)) for i, c in enumerate(nb.cells)
+    seconds, error = run_timed(nb, folder, cell_timeout)
+    cells = sorted(((cell_seconds(c), _label(c, i)) for i, c in enumerate(nb.cells)
                     if c.cell_type == "code"), reverse=True)
     return {"assignment": name, "seconds": seconds, "cells_s": sum(s for s, _ in cells),
             "slowest": cells[:3], "error": error}
@@ -98,7 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when over budget")
     args = parser.parse_args(argv)
     names = args.names or assignments(ROOT)
-    _kernel_environment()
+    kernel_environment()
     print(f"{len(names)} assignments, {os.cpu_count()} CPUs, 1 OpenMP thread per kernel, "
           f"load average at start {os.getloadavg()[0]:.2f}; budget {BUDGET_S:.0f} s each")
     print(f"{'assignment':12s} {'seconds':>8s} {'in cells':>9s}  slowest cells  status")

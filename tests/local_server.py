@@ -7,7 +7,6 @@
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -15,11 +14,17 @@ import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
+from pruning_kit.course.loopback import free_port
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+
+def stop(process, timeout=30):
+    """Terminate a server process started by a test, and kill it if it does not stop in time."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextlib.contextmanager
@@ -58,8 +63,4 @@ def jupyter_server(root, runtime_dir=None, start_timeout=90):
                 time.sleep(0.5)
         yield SimpleNamespace(url=url, token=token, get=get)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)

@@ -22,7 +22,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.utils import determine_grade
 
 from pruning_kit.course import autograde, execute, grades, preflight, release, sample
-from pruning_kit.course.course_dir import assignments, run_nbgrader
+from pruning_kit.course.course_dir import run_nbgrader
 from pruning_kit.course.checks import ASSIGNMENTS
 
 from kit_wrappers import WRAPPERS  # noqa: E402 - tests/ is on sys.path under pytest

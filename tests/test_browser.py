@@ -21,6 +21,9 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 
+from local_server import stop
+from pruning_kit.course.loopback import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "lessons" / "demo_live.ipynb"
 CHROMIUM = "/usr/bin/chromium"
@@ -54,12 +57,6 @@ def chromium():
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"apt-get installed chromium, but not at {CHROMIUM}")
     return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening(port: int) -> bool:
@@ -110,12 +107,7 @@ def voila(tmp_path):
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/", log_path
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=15)
 
 
 def test_dragging_the_slider_updates_the_accuracy(chromium, voila, tmp_path):

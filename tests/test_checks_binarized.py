@@ -14,7 +14,6 @@ Training costs (one thread, idle 2-core machine): a hidden test of part 3 trains
 
 import json
 import re
-import textwrap
 from pathlib import Path
 
 import pytest

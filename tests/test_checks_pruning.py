@@ -24,7 +24,6 @@ import re
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 

@@ -31,6 +31,7 @@ from types import SimpleNamespace
 import pytest
 
 import tiny_course as tc
+from local_server import stop
 from test_browser import CHROMIUM_FLAGS, chromium  # noqa: F401 - Debian's Chromium, shared fixture
 from pruning_kit.course import hub as course_hub
 from pruning_kit.course.gradebook import assignment_scores, submission_counts
@@ -117,12 +118,7 @@ def hub(tmp_path_factory, postgres):
                               state=top / "state", passwords=passwords, log_tail=log_tail,
                               db_url=postgres.url, course_id=settings["course_id"])
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def as_user(hub, user, method, path, **kwargs):

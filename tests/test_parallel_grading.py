@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import tiny_course as tc
+from local_server import stop
 from pruning_kit.course import autograde
 from pruning_kit.course.gradebook import (assignment_scores, ensure_gradebook, gradebook_url,
                                           submission_counts)
@@ -210,12 +211,7 @@ def dask_cluster(tmp_path_factory):
         yield address
     finally:
         for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def test_a_dask_cluster_grades_like_the_pool_even_when_a_worker_dies(warmup, postgres,

@@ -9,7 +9,6 @@ and Course List, in the browser and on the server); `make lab-instructor` has th
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from local_server import stop
+from pruning_kit.course.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -95,12 +97,6 @@ def test_student_view_hides_the_instructor_tools():
     # (the instructor's view is JupyterLab's default: test_lab_extensions_enabled lists it)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=30) as answer:
@@ -119,7 +115,7 @@ def test_the_running_server_serves_each_view(target, tmp_path):
                **_view_environment(target))
     for name in ("JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
         env[name] = str(tmp_path / name.lower())
-    port = _free_port()
+    port = free_port()
     command = [str(BIN / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
                "--IdentityProvider.token=", f"--ServerApp.root_dir={tmp_path}"]
@@ -144,12 +140,7 @@ def test_the_running_server_serves_each_view(target, tmp_path):
         courses = _get(f"http://127.0.0.1:{port}/formgraders")[0]
         validate_ok = "@jupyter/nbgrader:validate-assignment" not in disabled
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=15)
     assert validate_ok and not set(NBGRADER_STUDENT_TOOLS) & disabled
     if target == "lab":
         assert set(NBGRADER_INSTRUCTOR_TOOLS) <= disabled, disabled

@@ -21,7 +21,9 @@ from pathlib import Path
 ASSIGNMENT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
-def _environment():
+def grading_environment():
+    """The environment nbgrader runs in: this Python's ``bin`` first on ``PATH`` (nbgrader
+    shells out to ``alembic`` and ``jupyter``), one OpenMP thread, a headless backend."""
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
@@ -56,7 +58,7 @@ def run_nbgrader(course_dir, *args, check=True):
     if not course_dir.is_dir():
         raise ValueError(f"course_dir must be an existing folder, got {str(course_dir)!r}")
     done = subprocess.run([sys.executable, "-m", "nbgrader", *map(str, args)], cwd=course_dir,
-                          env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env=grading_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
     if check and done.returncode != 0:
         tail = "\n".join(done.stdout.splitlines()[-30:])

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._checks import check_int
+from .course_dir import grading_environment
 from .gradebook import db_options
 
 DEFAULT_TIMEOUT_S = 1800   # one student's whole notebook; cells have their own, shorter limits
@@ -86,17 +87,6 @@ class StudentRun:
 
 # ---------------------------------------------------------------------------
 # One student, one process
-
-def _grading_environment():
-    # nbgrader shells out to alembic and jupyter: this Python's bin first on PATH.
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    env.setdefault("MPLBACKEND", "Agg")
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    return env
-
 
 try:  # looked up once, here: a child between fork and exec must not load libraries
     _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
@@ -159,7 +149,7 @@ def _can_fork():
 
 def _run_nbgrader_process(course_dir, args, timeout, on_start, student):
     """One nbgrader command in a process of its own; ``(exitcode, stopped, log text)``."""
-    env = _grading_environment()
+    env = grading_environment()
     with tempfile.TemporaryDirectory(prefix=f"grade-{student}-") as tmp:
         log_path = Path(tmp) / "nbgrader.log"
         stopped = False

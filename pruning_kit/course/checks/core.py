@@ -506,20 +506,31 @@ def call(function, *args, what=None, **kwargs):
                                      f" is not callable (got {type_name(function)}): define it "
                                      f"as in the notebook"))
     what = what or getattr(function, "__name__", "the function")
-    saved = _save()
-    quiet = SAFE.catch_warnings, SAFE.simplefilter, SAFE.redirect_stderr, SAFE.StringIO
     try:
-        with quiet[0]():
-            quiet[1]("ignore")
-            with quiet[2](quiet[3]()), _refusing():
-                return function(*args, **kwargs)
+        with _student_code():
+            return function(*args, **kwargs)
     except AssertionError:
         raise
     except NotImplementedError:
-        raise AssertionError(explain(what, " raised NotImplementedError: write your code in "
-                                           "place of `raise NotImplementedError()`")) from None
+        raise AssertionError(explain(what, _NOT_IMPLEMENTED)) from None
     except Exception as exc:
         raise AssertionError(explain(what, f" raised {type(exc).__name__}: {exc}")) from exc
+
+
+_NOT_IMPLEMENTED = " raised NotImplementedError: write your code in place of " \
+                   "`raise NotImplementedError()`"
+
+
+@contextlib.contextmanager
+def _student_code():
+    """While student code runs: warnings off, stderr captured, the kit's refusals on; afterwards
+    the check modules' namespaces restored, whatever the code replaced."""
+    saved = _save()
+    try:
+        with SAFE.catch_warnings():
+            SAFE.simplefilter("ignore")
+            with SAFE.redirect_stderr(SAFE.StringIO()), _refusing():
+                yield
     finally:
         _restore(saved)
 
@@ -554,23 +565,16 @@ def check_raises(function, args, exception, what):
     """
     if not (isinstance(exception, type) and issubclass(exception, BaseException)):
         raise TypeError(f"exception must be an exception class, got {exception!r}")
-    saved = _save()
-    quiet = SAFE.catch_warnings, SAFE.simplefilter, SAFE.redirect_stderr, SAFE.StringIO
     try:
-        with quiet[0]():
-            quiet[1]("ignore")
-            with quiet[2](quiet[3]()), _refusing():
-                result = function(*args)
+        with _student_code():
+            result = function(*args)
     except exception:
         return
     except NotImplementedError:
-        raise AssertionError(explain(what, " raised NotImplementedError: write your code in "
-                                           "place of `raise NotImplementedError()`")) from None
+        raise AssertionError(explain(what, _NOT_IMPLEMENTED)) from None
     except Exception as exc:
         raise AssertionError(explain(what, f" should raise {exception.__name__}, but it raised "
                                            f"{type(exc).__name__}: {exc}")) from None
-    finally:
-        _restore(saved)
     shown = "a tensor" if is_plain_tensor(result) else fmt(result) if type(result) in (
         int, float, str) else type_name(result)
     raise AssertionError(explain(what, f" should raise {exception.__name__}, but it returned "
