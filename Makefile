@@ -19,7 +19,7 @@ setup: $(STAMP)
 # bubblewrap: installed with apt-get when missing and running as root (as the browser test installs
 # chromium), otherwise a note says how; `make grade` refuses with the same advice while it is missing.
 .PHONY: bubblewrap
-setup test test-fast grade: bubblewrap
+setup test test-fast grade hub: bubblewrap
 bubblewrap:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
