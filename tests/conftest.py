@@ -12,9 +12,10 @@ import pruning_kit as pk
 
 torch.set_num_threads(1)
 
-# Fixtures that run a whole pipeline end to end (the real nbgrader command line, a hub, a
-# browser, a book build): every test that uses one is marked `e2e`, which `make test-fast` skips.
-E2E_FIXTURES = {"course"}
+# Fixtures that run a whole pipeline end to end or a real server (the nbgrader command line,
+# PostgreSQL, a hub, a browser, a book build): every test that uses one is marked `e2e`,
+# which `make test-fast` skips.
+E2E_FIXTURES = {"course", "postgres"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -45,3 +46,19 @@ def trained_lenet(trained_lenet_state):
     model = pk.models.lenet_300_100()
     model.load_state_dict(trained_lenet_state)
     return model.eval()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A real PostgreSQL server on a free loopback port (Debian's binaries, as `postgres`).
+
+    Started once per test module that asks for it, skipped with the reason where PostgreSQL can't
+    be installed, stopped after the module.
+    """
+    from pruning_kit.course.postgres import LocalPostgres, install_postgres
+
+    reason = install_postgres()
+    if reason:
+        pytest.skip(reason)
+    with LocalPostgres() as server:
+        yield server

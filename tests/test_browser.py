@@ -10,7 +10,6 @@ skipped, saying why, only where that is impossible.
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import nbformat
 import pytest
 
 from local_server import stop
+from pruning_kit.course.apt import apt_install
 from pruning_kit.course.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,18 +42,9 @@ def chromium():
     """Path of Debian's Chromium, installed with apt-get when missing (needs root)."""
     if os.path.exists(CHROMIUM):
         return CHROMIUM
-    if shutil.which("apt-get") is None:
-        pytest.skip(f"Chromium is not at {CHROMIUM} and this system has no apt-get to install "
-                    "it; install Chromium there to run the browser test")
-    if os.geteuid() != 0:
-        pytest.skip(f"Chromium is not at {CHROMIUM} and installing it needs root: run "
-                    "`sudo apt-get install -y chromium`, then the test again")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        if done.returncode != 0:
-            pytest.skip(f"could not install Chromium: `{' '.join(command)}` failed with exit code "
-                        f"{done.returncode}: {done.stderr.strip()[-400:]}")
+    reason = apt_install("chromium")
+    if reason:
+        pytest.skip(f"Chromium is not at {CHROMIUM}: {reason}")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"apt-get installed chromium, but not at {CHROMIUM}")
     return CHROMIUM

@@ -36,7 +36,6 @@ from test_browser import CHROMIUM_FLAGS, chromium  # noqa: F401 - Debian's Chrom
 from pruning_kit.course import hub as course_hub
 from pruning_kit.course.gradebook import assignment_scores, submission_counts
 from pruning_kit.course.loopback import free_port
-from pruning_kit.course.postgres import LocalPostgres, install_postgres
 
 requests = pytest.importorskip("requests")
 pytest.importorskip("jupyterhub")
@@ -54,16 +53,6 @@ dana,student,Dana,Scully,
 """
 WORK = {"ada": tc.CORRECT, "grace": tc.ONE_WRONG, "alan": tc.CRASHES}
 EXPECTED = {"ada": 5.0, "grace": 2.0, "alan": 2.0}
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """A real PostgreSQL server on a free loopback port (Debian's binaries, as `postgres`)."""
-    reason = install_postgres()
-    if reason:
-        pytest.skip(reason)
-    with LocalPostgres() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

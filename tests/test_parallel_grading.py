@@ -30,22 +30,11 @@ from pruning_kit.course.gradebook import (assignment_scores, ensure_gradebook, g
                                           submission_counts)
 from pruning_kit.course.loopback import free_port, wait_for_port
 from pruning_kit.course.parallel import grade_students
-from pruning_kit.course.postgres import LocalPostgres, install_postgres
 from pruning_kit.course.release import release
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """A real PostgreSQL server on a free loopback port (Debian's binaries, as `postgres`)."""
-    reason = install_postgres()
-    if reason:
-        pytest.skip(reason)
-    with LocalPostgres() as server:
-        yield server
 
 
 def new_database(postgres, name):

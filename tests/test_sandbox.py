@@ -33,6 +33,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
 from pruning_kit.course import autograde, execute, release, sandbox
+from pruning_kit.course.apt import apt_install
 from pruning_kit.course.course_dir import run_nbgrader
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,15 +48,9 @@ c.RobustExecute.memory_limit_mb = 6144
 def bubblewrap():
     """A sandbox that starts here: bwrap installed (apt-get when missing, as root)."""
     if shutil.which("bwrap") is None:
-        if shutil.which("apt-get") is None or os.geteuid() != 0:
-            pytest.skip("bubblewrap (bwrap) is missing and installing it needs apt-get and root: "
-                        "`sudo apt-get install bubblewrap`, then the tests again")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "bubblewrap"]):
-            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-            if done.returncode != 0:
-                pytest.skip(f"could not install bubblewrap: `{' '.join(command)}` failed: "
-                            f"{done.stderr.strip()[-400:]}")
+        reason = apt_install("bubblewrap")
+        if reason:
+            pytest.skip(f"the sandbox needs bubblewrap (bwrap): {reason}")
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.delenv(sandbox.ALLOW_ENV, raising=False)
     try:  # the repository's course starts sandboxed kernels (else: what to install, or reinstall)

@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .apt import apt_install
 from .loopback import free_port
 
 
@@ -136,15 +137,7 @@ def install_postgres():
     """
     if find_postgres() is not None:
         return None
-    if shutil.which("apt-get") is None:
-        return "PostgreSQL is not installed and this system has no apt-get to install it"
-    if os.geteuid() != 0:
-        return ("PostgreSQL is not installed and installing it needs root: run "
-                "`sudo apt-get install -y postgresql`")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        if done.returncode != 0:
-            return (f"`{' '.join(command)}` failed with exit code {done.returncode}: "
-                    f"{done.stderr.strip()[-400:]}")
+    reason = apt_install("postgresql")
+    if reason:
+        return reason
     return None if find_postgres() is not None else "apt-get installed postgresql, but no initdb"

@@ -42,13 +42,14 @@ One module per idea; every public name is re-exported here, so
 - :mod:`~pruning_kit.quant.parametrization`: the parametrized weights that QAT
   and weight sharing train, found and baked in.
 
-Example:
+Example (affine quantization has its own in :mod:`~pruning_kit.quant.uniform`):
     >>> import torch
-    >>> q, scale, zero_point = quantize_affine(torch.tensor([-1.0, 0.0, 0.5, 2.0]), bits=2)
-    >>> q.tolist(), scale, zero_point
-    ([0, 1, 1, 3], 1.0, 1)
-    >>> dequantize_affine(q, scale, zero_point)
-    tensor([-1.,  0.,  0.,  2.])
+    >>> w = torch.tensor([-2.0, 0.5, 1.0])
+    >>> q, scale = quantize_symmetric(w, bits=3)   # q in [-3, 3], scale = max|w| / 3
+    >>> q.tolist(), round(scale, 3)
+    ([-3, 1, 2], 0.667)
+    >>> fake_quantize(w, bits=3, scheme="symmetric")   # what the network computes with
+    tensor([-2.0000,  0.6667,  1.3333])
 """
 
 from .binarized import (BinaryConv2d, BinaryLinear, SignSTE, binarize, binarized_mlp,

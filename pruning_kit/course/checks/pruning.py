@@ -217,23 +217,9 @@ def check_global_magnitude_masks(function, weights, sparsity, *, dtype=None, exp
         ...     {"a": [0.1, -0.2], "b": [3.0, -4.0]}, 0.5,
         ...     expected={"a": [0, 0], "b": [1, 1]})
     """
-    if not isinstance(weights, dict) or not weights:
-        raise TypeError("weights must be a non-empty dict name -> values")
-    tensors = {name: fresh_tensor(v, dtype, f"weights[{name!r}]") for name, v in weights.items()}
-    before = {name: snapshot(t) for name, t in tensors.items()}
-    shapes = ", ".join(f"{name!r}: {before[name][0]}" for name in tensors)
-    what = f"global_magnitude_masks({{{shapes}}}, sparsity={sparsity!r})"
-    result = call(function, dict(tensors), sparsity, what=what)
-    for name, t in tensors.items():
-        check_unchanged(t, before[name], f"weights[{name!r}]", what)
-    scores = {name: [abs(v) for v in before[name][2]] for name in tensors}
-    signed = {name: before[name][2] for name in tensors}
-    keep = _check_global(result, tensors, sparsity, what, score_name="abs(weight)", scores=scores,
-                         signed=signed)
-    if expected is not None:
-        for name in tensors:
-            check_close(keep[name], flatten(expected[name]), f"mask {name!r} of {what}",
-                        rtol=0, atol=0, shape=before[name][0])
+    _check_global_masks(function, weights, sparsity, argument="weights",
+                        function_name="global_magnitude_masks", dtype=dtype, expected=expected,
+                        by_magnitude=True)
 
 
 def check_snip_masks(function, scores, sparsity, *, dtype=None, expected=None):
@@ -250,21 +236,42 @@ def check_snip_masks(function, scores, sparsity, *, dtype=None, expected=None):
         >>> check_snip_masks(reference("snip_masks"), {"a": [0.1, 0.4], "b": [0.3, 0.2]}, 0.5,
         ...                  expected={"a": [0, 1], "b": [1, 0]})
     """
-    if not isinstance(scores, dict) or not scores:
-        raise TypeError("scores must be a non-empty dict name -> values")
-    tensors = {name: fresh_tensor(v, dtype, f"scores[{name!r}]") for name, v in scores.items()}
-    before = {name: snapshot(t) for name, t in tensors.items()}
+    _check_global_masks(function, scores, sparsity, argument="scores", function_name="snip_masks",
+                        dtype=dtype, expected=expected, by_magnitude=False)
+
+
+def _check_global_masks(function, values, sparsity, *, argument, function_name, dtype, expected,
+                        by_magnitude):
+    """The body of both global-mask checks: magnitude masks score ``abs(value)``, SNIP the value."""
+    tensors, before = _fresh_dict(values, argument, dtype)
     shapes = ", ".join(f"{name!r}: {before[name][0]}" for name in tensors)
-    what = f"snip_masks({{{shapes}}}, sparsity={sparsity!r})"
+    what = f"{function_name}({{{shapes}}}, sparsity={sparsity!r})"
     result = call(function, dict(tensors), sparsity, what=what)
-    for name, t in tensors.items():
-        check_unchanged(t, before[name], f"scores[{name!r}]", what)
-    values = {name: before[name][2] for name in tensors}
-    keep = _check_global(result, tensors, sparsity, what, score_name="score", scores=values)
+    _check_dict_unchanged(tensors, before, argument, what)
+    signed = {name: before[name][2] for name in tensors}
+    if by_magnitude:
+        scores = {name: [abs(v) for v in signed[name]] for name in tensors}
+        keep = _check_global(result, tensors, sparsity, what, score_name="abs(weight)",
+                             scores=scores, signed=signed)
+    else:
+        keep = _check_global(result, tensors, sparsity, what, score_name="score", scores=signed)
     if expected is not None:
         for name in tensors:
             check_close(keep[name], flatten(expected[name]), f"mask {name!r} of {what}",
                         rtol=0, atol=0, shape=before[name][0])
+
+
+def _fresh_dict(values, argument, dtype):
+    """Fresh tensors from a dict name -> values, and their snapshots (to prove them untouched)."""
+    if not isinstance(values, dict) or not values:
+        raise TypeError(f"{argument} must be a non-empty dict name -> values")
+    tensors = {name: fresh_tensor(v, dtype, f"{argument}[{name!r}]") for name, v in values.items()}
+    return tensors, {name: snapshot(t) for name, t in tensors.items()}
+
+
+def _check_dict_unchanged(tensors, before, argument, what):
+    for name, t in tensors.items():
+        check_unchanged(t, before[name], f"{argument}[{name!r}]", what)
 
 
 # ---------------------------------------------------------------------------
@@ -403,18 +410,18 @@ def check_imp_step(function, trained, init, masks, rate, *, dtype=None):
     names = list(trained)
     if not names or list(init) != names or list(masks) != names:
         raise TypeError("trained, init and masks must be non-empty dicts with the same keys")
-    t_trained = {n: fresh_tensor(trained[n], dtype, f"trained[{n!r}]") for n in names}
-    t_init = {n: fresh_tensor(init[n], dtype, f"init[{n!r}]") for n in names}
-    t_masks = {n: fresh_tensor(masks[n], dtype, f"masks[{n!r}]") for n in names}
-    snaps = {(kind, n): snapshot(t) for kind, group in
-             (("trained", t_trained), ("init", t_init), ("masks", t_masks))
-             for n, t in group.items()}
+    t_trained, trained_before = _fresh_dict(trained, "trained", dtype)
+    t_init, init_before = _fresh_dict(init, "init", dtype)
+    t_masks, masks_before = _fresh_dict(masks, "masks", dtype)
+    snaps = {(kind, n): snap for kind, group in
+             (("trained", trained_before), ("init", init_before), ("masks", masks_before))
+             for n, snap in group.items()}
     shapes = ", ".join(f"{n!r}: {snaps[('trained', n)][0]}" for n in names)
     what = f"imp_step(trained, init, masks with layers {{{shapes}}}, rate={rate!r})"
     result = call(function, dict(t_trained), dict(t_init), dict(t_masks), rate, what=what)
-    for (kind, n), snap in snaps.items():
-        group = {"trained": t_trained, "init": t_init, "masks": t_masks}[kind]
-        check_unchanged(group[n], snap, f"{kind}[{n!r}]", what)
+    _check_dict_unchanged(t_trained, trained_before, "trained", what)
+    _check_dict_unchanged(t_init, init_before, "init", what)
+    _check_dict_unchanged(t_masks, masks_before, "masks", what)
     if type(result) not in (tuple, list) or len(result) != 2:
         raise AssertionError(explain(what, f" should return a tuple (new_masks, rewound_weights), "
                              f"got {type_name(result)}"))
