@@ -41,8 +41,11 @@ def run_timed(nb, folder: Path, cell_timeout: int) -> tuple[float, str | None]:
     """
     from nbclient import NotebookClient
 
+    # ipykernel warns at every start that its loopback TCP link is unencrypted: noise between the
+    # rows of a timing table (a cell's own errors still come back through nbclient).
     client = NotebookClient(nb, timeout=cell_timeout, startup_timeout=180, kernel_name="python3",
-                            allow_errors=False, resources={"metadata": {"path": str(folder)}})
+                            allow_errors=False, resources={"metadata": {"path": str(folder)}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     error = None
     start = time.perf_counter()
     try:
