@@ -10,6 +10,7 @@ Submodules load on first use, so ``import pruning_kit as pk`` stays quick:
 - ``pk.structured``: L1 filter pruning that removes channels
 - ``pk.quant``: quantization, weight sharing, Huffman, int8, binarized layers
 - ``pk.metrics``: parameters, MACs, bytes, latency, energy
+- ``pk.stats``: differences between two results with their confidence intervals
 - ``pk.plots``, ``pk.widgets``: figures and live explorers for the lessons
 - ``pk.notebook``: a lesson's computed sentences and formatted tables on the page
 - ``pk.sensitivity``: learning-rate x weight-decay grids before/after pruning
@@ -34,7 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __version__ = "0.1.0"
 
 SUBMODULES = ("data", "models", "train", "prune", "lottery", "structured", "quant",
-              "metrics", "plots", "notebook", "widgets", "sensitivity")
+              "metrics", "stats", "plots", "notebook", "widgets", "sensitivity")
 __all__ = list(SUBMODULES)
 
 

@@ -34,7 +34,7 @@ from ._checks import (InvalidParameterError, check_model, check_int, check_numbe
                       check_seed)
 from .data import as_dataset, loader
 
-__all__ = ["fit", "evaluate", "evaluate_loss", "seed_everything", "num_threads", "History",
+__all__ = ["fit", "evaluate", "correct", "evaluate_loss", "seed_everything", "num_threads", "History",
            "Recipe", "uses_recipe", "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("adam", "sgd")
@@ -398,6 +398,33 @@ def evaluate(model: nn.Module, data, batch_size: int = 1000, *, threads: int | N
     check_model(model)
     with num_threads(threads):
         return _measure(model, data, _loss_fn("cross_entropy"), True, batch_size)["accuracy"]
+
+
+def correct(model: nn.Module, data, batch_size: int = 1000, *,
+            threads: int | None = 1) -> torch.Tensor:
+    """Which test examples ``model`` classifies correctly: a bool tensor, one entry per example.
+
+    ``correct(model, test).float().mean()`` is :func:`evaluate`'s accuracy; two
+    models' results on the same examples are what :func:`pruning_kit.stats.paired`
+    compares. The model is evaluated in eval mode and put back in the mode it was in.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> _, test = pk.data.load("digits")
+        >>> right = correct(pk.models.lenet_300_100(64), test)
+        >>> right.dtype, len(right) == len(test)
+        (torch.bool, True)
+    """
+    check_model(model)
+    data = as_dataset(data)
+    was_training = model.training
+    model.eval()
+    parts = []
+    with num_threads(threads), torch.no_grad():
+        for x, y in loader(data, batch_size=batch_size):
+            parts.append(model(x).argmax(1) == y)
+    model.train(was_training)
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.bool)
 
 
 def evaluate_loss(model: nn.Module, data, loss="cross_entropy", batch_size: int = 1000, *,
