@@ -37,10 +37,12 @@ ifeq ($(UNSANDBOXED),1)
 export PRUNING_KIT_ALLOW_UNSANDBOXED_GRADING := 1
 endif
 
-$(STAMP): pyproject.toml
+# The course package (what students install) and the instructor's grader package (grader/:
+# hidden tests, reference solutions, the trusted checker), which only grading needs.
+$(STAMP): pyproject.toml grader/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --progress-bar off --upgrade pip
-	$(BIN)/python -m pip install --quiet --progress-bar off -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --progress-bar off -e ".[dev]" -e ./grader
 	touch $(STAMP)
 
 # `make lab` is the students' JupyterLab: of nbgrader's tools only the Assignment List and

@@ -14,11 +14,13 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, OverwriteCells
 
 try:
-    from pruning_kit.course.execute import RobustExecute, RobustOverwriteCells
+    from pruning_kit.course.execute import RobustOverwriteCells
     from pruning_kit.course.feedback import FeedbackGrades, template_dirs
+    from pruning_grader.nbgrader import CheckedExecute
 except ImportError as exc:  # pragma: no cover - wrong environment
-    raise ImportError("nbgrader_config.py needs the course package: run nbgrader from the "
-                      "course virtualenv (make setup; PATH=.venv/bin:$PATH)") from exc
+    raise ImportError("nbgrader_config.py needs the course package and the grader package "
+                      "(grader/): run nbgrader from the course virtualenv (make setup; "
+                      "PATH=.venv/bin:$PATH)") from exc
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
@@ -43,14 +45,16 @@ c.Autograde.sanitize_preprocessors = [
     for step in Autograde.class_traits()["sanitize_preprocessors"].default()
 ]
 
-# Survive submissions that kill or wedge the kernel: restart, replay, go on.
+# Every test cell is decided by the trusted checker (grader/pruning_grader), in this process,
+# against the student's answer cells run in a separate sandboxed process: student code never
+# runs where a point is decided. The notebook itself still runs in a sandboxed kernel (written
+# answers, plots and tables for the manual grader), restarted when a cell kills or wedges it.
 c.Autograde.autograde_preprocessors = [
-    RobustExecute if step is Execute else step
+    CheckedExecute if step is Execute else step
     for step in Autograde.class_traits()["autograde_preprocessors"].default()
 ]
-c.RobustExecute.max_restarts = 10          # kernel restarts per notebook
+c.RobustExecute.max_restarts = 10          # kernel restarts per notebook (CheckedExecute is one)
 c.RobustExecute.memory_limit_mb = 8192     # address space per kernel (torch maps ~4.5 GB, ~1 GB resident)
-c.RobustExecute.test_timeout = 30          # test cells only call functions on tiny inputs
 
 # Every kernel that runs student code starts in a sandbox (bubblewrap; pruning_kit/course/sandbox.py):
 # read-only system, a private copy of the student's own folder, no network, nothing of this

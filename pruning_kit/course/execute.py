@@ -30,7 +30,6 @@ from traitlets import Enum, Integer, Unicode
 
 KERNEL_DIED = "KernelDied"
 NOT_RUN = "NotRun"
-CHECK_MODULES = ("pruning_kit.course.checks.pruning", "pruning_kit.course.checks.binarized")
 
 
 # ---------------------------------------------------------------------------
@@ -91,7 +90,6 @@ class RobustExecute(Execute):
 
         c.RobustExecute.max_restarts = 10
         c.RobustExecute.memory_limit_mb = 8192
-        c.RobustExecute.test_timeout = 30
     """
 
     max_restarts = Integer(
@@ -103,16 +101,8 @@ class RobustExecute(Execute):
         help="Address-space limit of the kernel process in MiB (None: no limit). Linux only.",
     ).tag(config=True)
 
-    test_timeout = Integer(
-        None, allow_none=True,
-        help="Timeout in seconds for autograded test cells (None: Execute.timeout). Tests call "
-             "functions on tiny inputs, so a short limit makes hanging submissions cheap to grade "
-             "while training cells keep the long Execute.timeout.",
-    ).tag(config=True)
-
     preamble = Unicode(
-        "import " + ", ".join(CHECK_MODULES),
-        help="Code run quietly in every new kernel before any notebook cell.",
+        "", help="Code run quietly in every new kernel before any notebook cell.",
     ).tag(config=True)
 
     shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
@@ -198,8 +188,6 @@ class RobustExecute(Execute):
         declared = cell_time_limit(cell) if cell is not None else None
         if declared is not None:
             return declared
-        if cell is not None and self.test_timeout and is_test_cell(cell):
-            return self.test_timeout
         return super()._get_timeout(cell)
 
     def _fail_remaining(self, cells, start, restarts):

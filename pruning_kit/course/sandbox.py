@@ -123,6 +123,23 @@ def kit_package_dir():
     return Path(pruning_kit.__file__).resolve().parent
 
 
+def grader_package_dir():
+    """The folder of the instructor's ``pruning_grader`` package (hidden from student code), or None.
+
+    Found without importing it. The grading sandbox hides it wherever it is installed: a
+    student's code must never read the hidden tests or the reference solutions.
+    """
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("pruning_grader")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]).resolve()
+
+
 class Sandbox(LoggingConfigurable):
     """The sandbox's settings (``c.Sandbox.*`` in ``nbgrader_config.py``) and its command line."""
 
@@ -198,6 +215,9 @@ class Sandbox(LoggingConfigurable):
         prefixes = _existing([sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix])
         if not any(p == checkout or p in checkout.parents for p in prefixes):
             paths.append(str(checkout))
+        grader = grader_package_dir()
+        if grader is not None:
+            paths.append(str(grader))
         paths += [p.replace("{prefix}", sys.prefix) for p in self.hidden_paths]
         return _existing(paths)
 
@@ -208,7 +228,8 @@ class Sandbox(LoggingConfigurable):
 
     # -- the command line -------------------------------------------------------------------
 
-    def arguments(self, argv, workdir, *, connection_fd=None, info_fd=None, env=None, uid=None):
+    def arguments(self, argv, workdir, *, connection_fd=None, info_fd=None, env=None, uid=None,
+                  kit_view=None):
         """The ``bwrap`` command line that runs ``argv`` in the sandbox.
 
         Args:
@@ -219,6 +240,9 @@ class Sandbox(LoggingConfigurable):
             info_fd: a file descriptor bwrap writes the sandbox's pid to (``--info-fd``).
             env: the environment the grader would give the kernel (only ``PASSED_ENV`` passes).
             uid: run the kernel as this user id (grading as root), else as the grader.
+            kit_view: a folder holding a ``pruning_kit`` package to bind, read-only, where the
+                kit's package is (the grading view without the kit's graded work; see the
+                grader's ``kit_view``), else the kit itself.
 
         Returns:
             list of str.
@@ -273,6 +297,8 @@ class Sandbox(LoggingConfigurable):
             else:
                 args += ["--perms", "0700", "--size", str(size + copied), "--tmpfs", str(path)]
             done.append((path, kind))
+        if kit_view is not None:
+            args += ["--ro-bind", str(Path(kit_view) / "pruning_kit"), str(kit_package_dir())]
         for path in hidden:
             args += ["--remount-ro", str(path)]
         args += ["--clearenv"]

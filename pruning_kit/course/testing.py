@@ -1,0 +1,332 @@
+"""Checking a student's result against what the notebook promises, in a sentence they can act on.
+
+The visible test cells of the assignments use :func:`expect`::
+
+    from pruning_kit.course.testing import expect
+    expect(magnitude_mask, torch.tensor([[0.5, -2.0], [0.1, 1.0]]), 0.5,
+           returns=torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
+
+In a student's notebook (JupyterLab's Validate) the cell calls the student's
+function and shows at most one line when something is wrong: a
+:class:`CheckFailed` renders itself without a traceback. When the notebook is
+graded, the grader runs the same cell in its own process, where
+``magnitude_mask`` stands for the student's function across the grading
+boundary and every result arrives as plain data: the same comparison decides
+there, out of the student code's reach. The hidden tests live with the grader,
+not here, and nothing in this module computes a graded answer: it compares
+with values the cell spells out.
+
+Example:
+    >>> import torch
+    >>> expect(torch.abs, torch.tensor([-1.0, 2.0]), returns=torch.tensor([1.0, 2.0]))
+    >>> expect(torch.neg, torch.tensor([-1.0, 2.0]), returns=torch.tensor([1.0, 2.0]))
+    Traceback (most recent call last):
+    ...
+    pruning_kit.course.testing.CheckFailed: neg(tensor([-1.0, 2.0])) returned a wrong value: element (1,) is -2, expected 2 (1 of 2 differ)
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+
+_NOTHING = object()
+
+MESSAGE_CHARS = 600
+"""The longest message shown (the grader's messages are cut to the same length)."""
+
+
+class CheckFailed(AssertionError):
+    """A test's verdict: what is wrong, in one sentence first, with an optional diagnosis code.
+
+    Args:
+        message: what is wrong and, where it helps, what to do.
+        diagnosis: a stable code for a recognised mistake (``"magnitude_mask/signed"``),
+            recorded by the grader for the class report; None when the mistake is not a known one.
+
+    Example:
+        >>> CheckFailed("the mask has 2 zeros, expected 3", diagnosis="magnitude_mask/count")
+        CheckFailed('the mask has 2 zeros, expected 3')
+    """
+
+    def __init__(self, message, *, diagnosis=None):
+        text = " ".join(str(message).split())
+        if len(text) > MESSAGE_CHARS:
+            text = text[:MESSAGE_CHARS - 1] + "…"
+        super().__init__(text)
+        self.diagnosis = diagnosis
+
+    def _render_traceback_(self):
+        """What IPython shows for it: one line, no traceback through the checks."""
+        return [f"\x1b[0;31m✗\x1b[0m {self}"]
+
+
+class RaisedRemotely(Exception):
+    """What the student's code raised in the student's process, as the grader sees it.
+
+    ``type_name`` is the exception's class name; ``kit_refused`` is true when it
+    was a kit function refusing to do graded work; ``not_implemented`` when the
+    function still raises ``NotImplementedError``.
+    """
+
+    def __init__(self, type_name, message, *, kit_refused=False, not_implemented=False):
+        super().__init__(message)
+        self.type_name = type_name
+        self.kit_refused = kit_refused
+        self.not_implemented = not_implemented
+
+
+# ---------------------------------------------------------------------------
+# Describing calls and values
+
+def type_name(value) -> str:
+    """The type of ``value`` as a message names it: ``tensor``, ``list``, ``numpy.ndarray``.
+
+    Example:
+        >>> type_name(torch.zeros(1)), type_name([1]), type_name(None)
+        ('tensor', 'list', 'None')
+    """
+    if value is None:
+        return "None"
+    if type(value) in (torch.Tensor, torch.nn.Parameter):
+        return "tensor"
+    shown = getattr(value, "type_name", None)  # a proxy or a value that arrived as another type
+    if isinstance(shown, str):
+        return shown
+    cls = type(value)
+    module = getattr(cls, "__module__", "")
+    return cls.__qualname__ if module in ("builtins", "") else f"{module}.{cls.__qualname__}"
+
+
+def show(value, limit=60) -> str:
+    """A short text for a value in a message: tensors by shape, numbers as written.
+
+    Example:
+        >>> show(torch.zeros(2, 3)), show(0.5), show({"fc1": torch.zeros(2)})
+        ('tensor of shape (2, 3)', '0.5', "{'fc1': tensor([0.0, 0.0])}")
+    """
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= 6 and value.dim() <= 1:
+            return f"tensor({value.tolist()})"
+        return f"tensor of shape {tuple(value.shape)}"
+    if isinstance(value, dict):
+        text = "{" + ", ".join(f"{k!r}: {show(v, limit)}" for k, v in value.items()) + "}"
+    elif isinstance(value, (list, tuple)) and len(value) <= 6:
+        inner = ", ".join(show(v, limit) for v in value)
+        text = f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    elif isinstance(value, (bool, int, float, str)) or value is None:
+        text = repr(_number(value) if isinstance(value, float) else value)
+    else:
+        text = getattr(value, "shown", None) or type_name(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _number(value):
+    if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return int(value)
+    return value
+
+
+def parameter_names(function):
+    """The names of ``function``'s parameters (a proxy of the grader knows them too), or []."""
+    names = getattr(function, "parameter_names", None)
+    if isinstance(names, list):
+        return names
+    try:
+        return [p for p in inspect.signature(function).parameters if p not in ("self", "ctx")]
+    except (TypeError, ValueError):
+        return []
+
+
+def function_name(function) -> str:
+    name = getattr(function, "__name__", None) or getattr(function, "name", None)
+    return name if isinstance(name, str) else "the function"
+
+
+def describe_call(function, args=(), kwargs=None) -> str:
+    """``magnitude_mask(weight of shape (2, 3), sparsity=0.5)`` for messages.
+
+    Example:
+        >>> def magnitude_mask(weight, sparsity): ...
+        >>> describe_call(magnitude_mask, (torch.zeros(2, 3), 0.5))
+        'magnitude_mask(tensor of shape (2, 3), sparsity=0.5)'
+    """
+    names = parameter_names(function)
+    parts = []
+    for i, value in enumerate(args):
+        text = show(value)
+        if i > 0 and i < len(names) and not isinstance(value, torch.Tensor):
+            text = f"{names[i]}={text}"
+        parts.append(text)
+    parts += [f"{k}={show(v)}" for k, v in (kwargs or {}).items()]
+    return f"{function_name(function)}({', '.join(parts)})"
+
+
+def describe_exception(exc) -> str:
+    """``ValueError: sparsity must be in [0, 1]``, also for what the student's process raised."""
+    name = getattr(exc, "type_name", None) or type(exc).__name__
+    text = str(exc)
+    prefix = f"{name}: "
+    if text.startswith(prefix):  # the student's process sends "Type: message"
+        text = text[len(prefix):]
+    return f"{name}: {text}" if text else name
+
+
+# ---------------------------------------------------------------------------
+# Calling and comparing
+
+def call(function, *args, **kwargs):
+    """Call a student's function; what it raises becomes a :class:`CheckFailed` that says so.
+
+    Example:
+        >>> def f(x):
+        ...     raise NotImplementedError()
+        >>> call(f, 1)
+        Traceback (most recent call last):
+        ...
+        pruning_kit.course.testing.CheckFailed: f(1) is not written yet: replace `raise NotImplementedError()` with your code
+    """
+    try:
+        return function(*args, **kwargs)
+    except CheckFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported to the student
+        raise CheckFailed(_raised_message(describe_call(function, args, kwargs), exc),
+                          diagnosis=_raised_diagnosis(function, exc)) from None
+
+
+def _raised_message(what, exc):
+    if isinstance(exc, NotImplementedError) or getattr(exc, "not_implemented", False):
+        return f"{what} is not written yet: replace `raise NotImplementedError()` with your code"
+    if getattr(exc, "kit_refused", False):
+        return f"{what}: {str(exc).split(': ', 1)[-1]}"
+    return f"{what} raised {describe_exception(exc)}"
+
+
+def _raised_diagnosis(function, exc):
+    name = function_name(function)
+    if isinstance(exc, NotImplementedError) or getattr(exc, "not_implemented", False):
+        return f"{name}/not-written"
+    if getattr(exc, "kit_refused", False):
+        return f"{name}/kit-refused"
+    return f"{name}/raised"
+
+
+def expect(function, *args, returns=_NOTHING, raises=None, rtol=1e-5, atol=1e-6, hint=None,
+           **kwargs):
+    """Call ``function(*args, **kwargs)`` and check what it returns (or raises).
+
+    Args:
+        function: the student's function (or class).
+        *args, **kwargs: its arguments, spelled out in the cell.
+        returns: the expected value: a tensor (same shape, dtype and values; floats
+            within ``rtol``/``atol``), a number, or a tuple/list/dict of them.
+        raises: instead of ``returns``, the exception class the call must raise.
+        hint: a sentence added to the message when the value is wrong.
+
+    Raises:
+        CheckFailed: with the call, what differs, and the hint.
+
+    Example:
+        >>> expect(int, "x", raises=ValueError)
+        >>> expect(int, "1", raises=ValueError)
+        Traceback (most recent call last):
+        ...
+        pruning_kit.course.testing.CheckFailed: int('1') should raise ValueError, but it returned 1
+    """
+    what = describe_call(function, args, kwargs)
+    if raises is not None:
+        try:
+            value = function(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if isinstance(exc, raises) or getattr(exc, "type_name", None) == raises.__name__:
+                return
+            if isinstance(exc, NotImplementedError) or getattr(exc, "not_implemented", False):
+                raise CheckFailed(_raised_message(what, exc),
+                                  diagnosis=_raised_diagnosis(function, exc)) from None
+            raise CheckFailed(f"{what} should raise {raises.__name__}, but it raised "
+                              f"{describe_exception(exc)}") from None
+        raise CheckFailed(f"{what} should raise {raises.__name__}, but it returned {show(value)}")
+    if returns is _NOTHING:
+        raise TypeError("expect needs returns=... or raises=...")
+    value = call(function, *args, **kwargs)
+    problem = difference(value, returns, rtol=rtol, atol=atol)
+    if problem is not None:
+        message = (f"{what} returned {problem[3:]}" if problem.startswith("is ")
+                   else f"{what} returned a wrong value: {problem}")
+        if hint:
+            message += f". {hint}"
+        raise CheckFailed(message)
+
+
+def difference(actual, expected, *, rtol=1e-5, atol=1e-6, where=""):
+    """What differs between ``actual`` and ``expected``, in words, or None when they agree.
+
+    Tensors must match in type, shape and dtype and in every value (floats
+    within ``rtol``/``atol``); numbers within the same tolerance; tuples,
+    lists and dicts element by element.
+
+    Example:
+        >>> difference(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])) is None
+        True
+        >>> difference((torch.zeros(2), 3), (torch.zeros(2), 4))
+        '[1] is 3, expected 4'
+    """
+    label = f"{where} " if where else ""
+    if isinstance(expected, torch.Tensor):
+        if type(actual) not in (torch.Tensor, torch.nn.Parameter):
+            return f"{label}is a {type_name(actual)}, expected a torch.Tensor".strip()
+        if tuple(actual.shape) != tuple(expected.shape):
+            return f"{label}has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
+        if actual.dtype != expected.dtype:
+            return f"{label}has dtype {actual.dtype}, expected {expected.dtype}"
+        a, e = actual.detach(), expected.detach()
+        if e.is_floating_point():
+            bad = ~torch.isclose(a.double(), e.double(), rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            bad = a != e
+        if bool(bad.any()):
+            index = tuple(int(i) for i in bad.nonzero()[0].tolist())
+            return (f"{label}element {index} is {show(_number(a[index].item()))}, expected "
+                    f"{show(_number(e[index].item()))} ({int(bad.sum())} of {e.numel()} differ)")
+        return None
+    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        if type(actual) is not type(expected) or actual != expected:
+            return f"{label}is {show(actual)}, expected {show(expected)}"
+        return None
+    if isinstance(expected, (int, float)):
+        if isinstance(actual, torch.Tensor) and actual.numel() == 1:
+            actual = actual.item()
+        if not isinstance(actual, (int, float)) or isinstance(actual, bool):
+            return f"{label}is a {type_name(actual)}, expected a number ({show(expected)})"
+        if isinstance(expected, int) and not isinstance(expected, bool) and not isinstance(
+                actual, int):
+            return f"{label}is {show(actual)} ({type_name(actual)}), expected the int {expected}"
+        if not math.isclose(actual, expected, rel_tol=rtol, abs_tol=atol):
+            return f"{label}is {show(actual)}, expected {show(expected)}"
+        return None
+    if isinstance(expected, (tuple, list)):
+        kind = "tuple" if isinstance(expected, tuple) else "list"
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            return (f"{label}is {show(actual)}, expected a {kind} of {len(expected)} values"
+                    .strip())
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            problem = difference(a, e, rtol=rtol, atol=atol, where=f"{where}[{i}]")
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return f"{label}is a {type_name(actual)}, expected a dict".strip()
+        if list(actual) != list(expected) and set(actual) != set(expected):
+            return f"{label}has keys {list(actual)}, expected {list(expected)}".strip()
+        for key in expected:
+            problem = difference(actual[key], expected[key], rtol=rtol, atol=atol,
+                                 where=f"{where}[{key!r}]")
+            if problem is not None:
+                return problem
+        return None
+    raise TypeError(f"expected values must be tensors, numbers, strings, tuples, lists or dicts; "
+                    f"got {type_name(expected)}")
