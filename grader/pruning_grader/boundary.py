@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from pruning_kit.course import wire
-from pruning_kit.course.sandbox import Sandbox, sandbox_uid
+from pruning_kit.course.sandbox import Sandbox, python_path, sandbox_uid
 
 PRELOAD = ("torch", "torch.nn.functional", "numpy", "pruning_kit", "pruning_kit.data",
            "pruning_kit.models", "pruning_kit.train", "pruning_kit.prune", "pruning_kit.metrics",
@@ -95,7 +95,7 @@ class StudentProcess:
 
     def _command(self):
         settings = Sandbox(config=self.config) if self.config is not None else Sandbox()
-        argv = [sys.executable, "-m", "pruning_kit.course.agent"]
+        argv = [python_path(), "-m", "pruning_kit.course.agent"]
         problem = settings.problem()
         if problem is None:
             self.sandboxed = True

@@ -106,6 +106,12 @@ PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "MPLBACKEND", "PYDEVD_DISABLE_
 """The only variables of the grader's environment a sandboxed kernel gets."""
 
 
+def python_path():
+    """This Python, as a path the sandbox can reach: ``..`` collapsed (``tests/../.venv`` names a
+    folder the sandbox hides), symlinks kept (a virtualenv's ``python`` is one)."""
+    return os.path.normpath(os.path.abspath(sys.executable))
+
+
 def kit_cache_dir():
     """Where :mod:`pruning_kit.data` keeps its mnist5k cache (``~/.cache/pruning_kit``).
 
@@ -311,7 +317,7 @@ class Sandbox(LoggingConfigurable):
                   "RLIMIT_CPU": self.cpu_time_s, "RLIMIT_CORE": 0}
         spec = {"source": f"{RUN}/submitted", "workdir": str(workdir), "runtime": RUN,
                 "uid": uid, "limits": limits, "argv": list(argv)}
-        return args + ["--", sys.executable, "-I", "-S", "-c", ENTER, json.dumps(spec)]
+        return args + ["--", python_path(), "-I", "-S", "-c", ENTER, json.dumps(spec)]
 
     def environment(self, env):
         """The kernel's environment: a few variables of ``env``, one thread, private folders.
@@ -324,7 +330,7 @@ class Sandbox(LoggingConfigurable):
         out = {key: env[key] for key in PASSED_ENV if key in env}
         threads = str(self.threads)
         out.update({
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{Path(python_path()).parent}:/usr/local/bin:/usr/bin:/bin",
             "HOME": "/tmp", "TMPDIR": "/tmp", "USER": "student", "LOGNAME": "student",
             "PYTHONPATH": str(kit_package_dir().parent), "PYTHONDONTWRITEBYTECODE": "1",
             "XDG_CACHE_HOME": str(kit_cache_dir().parent), "MPLCONFIGDIR": "/tmp/matplotlib",
@@ -357,7 +363,7 @@ class Sandbox(LoggingConfigurable):
     def _trial(self, path):
         with tempfile.TemporaryDirectory(prefix="sandbox-trial-") as folder:
             look = "import importlib.util as u, sys; sys.exit(u.find_spec('pruning_kit') is None)"
-            args = self.arguments([sys.executable, "-c", look], folder, uid=sandbox_uid())
+            args = self.arguments([python_path(), "-c", look], folder, uid=sandbox_uid())
             try:
                 done = subprocess.run(args, capture_output=True, text=True, timeout=60,
                                       start_new_session=True)
