@@ -11,7 +11,7 @@ ASSIGNMENT ?= pruning
 
 .PHONY: setup lab test test-fast demo release grade benchmarks clean
 .PHONY: lab-instructor book slides
-.PHONY: hub
+.PHONY: hub student-kit
 
 setup: $(STAMP)
 
@@ -93,6 +93,12 @@ DB ?=
 SCHEDULER ?=
 grade: $(STAMP)
 	$(BIN)/python -m pruning_kit.course grade $(ASSIGNMENT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(DB),--db '$(DB)') $(if $(SCHEDULER),--scheduler '$(SCHEDULER)')
+
+# What students get, for a class without a hub: the kit's wheel, the lessons and the released
+# assignments, as a folder and a zip (no solutions, no hidden tests, no reference solutions).
+KIT_OUT ?= _build/student-kit
+student-kit: $(STAMP)
+	$(BIN)/python -m pruning_kit.course student-kit '$(KIT_OUT)'
 
 # A JupyterHub for a class on 127.0.0.1:$(HUB_PORT), from a roster (username,role CSV), with
 # nbgrader's exchange, the formgrader for instructors and the Assignment List for students.

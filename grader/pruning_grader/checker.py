@@ -160,6 +160,19 @@ def check_notebook(assignment, nb, *, workdir=None, config=None, log=None, only=
     return results
 
 
+def _as_failure(function, exc):
+    """What the student's function raised, worded as :func:`pruning_kit.course.testing.call`
+    words it (``not-written``, ``kit-refused`` or ``raised``)."""
+    if exc.not_implemented:
+        return CheckFailed(f"{function} is not written yet: replace `raise NotImplementedError()` "
+                           f"with your code", diagnosis=f"{function}/not-written")
+    if exc.kit_refused:
+        return CheckFailed(f"{function}: {str(exc).split(': ', 1)[-1]}",
+                           diagnosis=f"{function}/kit-refused")
+    return CheckFailed(f"{function} raised {describe_exception(exc)}",
+                       diagnosis=f"{function}/raised")
+
+
 def _check_cell(assignment, test, answers, process, trusted, log):
     start = time.monotonic()
     grade_id, points = test["id"], float(test["points"] or 0)
@@ -212,8 +225,9 @@ def _check_cell(assignment, test, answers, process, trusted, log):
         }.get(error.kind, f"{function}: {error}")
         result.diagnosis = f"{function}/{result.status}"
     except RaisedRemotely as exc:  # a check that let the student's exception through
-        result.status, result.message = "raised", f"{function} raised {describe_exception(exc)}"
-        result.diagnosis = f"{function}/raised"
+        failed = _as_failure(function, exc)
+        result.message, result.diagnosis = str(failed), failed.diagnosis
+        result.status = failed.diagnosis.rpartition("/")[2]
     except Exception as exc:  # noqa: BLE001 - a bug of the grader's: loud in the log, no points
         result.status = "grader-error"
         result.message = (f"The grader could not check {function} ({type(exc).__name__}: "

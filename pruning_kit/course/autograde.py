@@ -1,30 +1,21 @@
-"""The grading pipeline around nbgrader: release, check, autograde, feedback, grades CSV.
+"""Autograding a class: every submission of one assignment into the gradebook, a CSV and feedback.
 
-Run from the course root (the folder with ``nbgrader_config.py``)::
+``python -m pruning_kit.course grade pruning`` (``make grade``; see
+:mod:`pruning_kit.course.__main__` for the command line) calls :func:`grade`,
+which runs in named steps: find the submissions, say whether grading is
+sandboxed (refusing where it must), make the gradebook ready, check each
+submission before nbgrader reads it (:mod:`.preflight`), autograde (one
+``nbgrader autograde`` for the class, or one process per student:
+:mod:`.parallel`), write the feedback, read the grades into a table
+(:mod:`.grades`) and write the CSV, and print a summary. Every nbgrader step runs
+the real ``nbgrader`` command line with this Python's ``bin`` folder first on
+``PATH`` (nbgrader shells out to ``alembic``).
 
-    python -m pruning_kit.course release              # solutions/ -> assignments/
-    python -m pruning_kit.course check                # fails if assignments/ is stale
-    python -m pruning_kit.course grade pruning        # submitted/ -> grades CSV + feedback
-    python -m pruning_kit.course grade pruning --workers 4 --db postgresql://grader@db/gradebook
-    python -m pruning_kit.course grade pruning --scheduler tcp://head:8786 --db postgresql://...
-    python -m pruning_kit.course sample-submission pruning demo   # a test submission (:mod:`.sample`)
-
-``make release`` and ``make grade ASSIGNMENT=pruning [WORKERS=4 DB=... SCHEDULER=...]``
-call these (``make hub`` serves a class: :mod:`.hub`). Every
-nbgrader step runs the real ``nbgrader`` command line with this Python's
-``bin`` folder first on ``PATH`` (nbgrader shells out to ``alembic``).
-
-What no submission can break:
-
-- The kernel survives crashes, hangs and memory blow-ups
-  (:mod:`pruning_kit.course.execute`, set in ``nbgrader_config.py``).
-- Before nbgrader runs, every submission is checked: a notebook that is not
-  valid JSON, a missing notebook, deleted or edited cells and suspicious code
-  (replacing ``torch.equal``, touching ``pruning_kit.course``) each give a
-  clear note for that student, and all other students are graded.
+Every test cell is decided by the trusted checker of the course's grader package
+(``grader/``), set up in ``nbgrader_config.py``; the notebooks themselves run in
+sandboxed kernels (:mod:`.sandbox`, :mod:`.execute`).
 """
 
-import argparse
 import shutil
 import sys
 import time
@@ -34,12 +25,64 @@ from .._checks import check_int
 from .course_dir import check_assignment, run_nbgrader
 from .gradebook import db_options, ensure_gradebook, gradebook_url
 from .grades import collect_grades, write_csv
-from .hub import serve
 from .parallel import DEFAULT_TIMEOUT_S, grade_students
 from .preflight import preflight
-from .release import release, stale_release
-from .sample import sample_submission
 from .sandbox import grading_mode
+
+
+def submitted_students(course_dir, assignment):
+    """The students with a ``submitted/<student>/<assignment>/`` folder, sorted.
+
+    Raises:
+        ValueError: nobody submitted.
+    """
+    submitted = Path(course_dir) / "submitted"
+    students = sorted(p.name for p in submitted.iterdir()
+                      if (p / assignment).is_dir()) if submitted.is_dir() else []
+    if not students:
+        raise ValueError(f"no submissions: expected folders submitted/<student>/{assignment}/ "
+                         f"under {Path(course_dir).resolve()}")
+    return students
+
+
+def _grade_serially(course_dir, assignment, db_args, log_dir):
+    """One ``nbgrader autograde`` for the class; (failed for everyone?, log tail)."""
+    done = run_nbgrader(course_dir, "autograde", assignment, "--force", *db_args, check=False)
+    (log_dir / f"autograde_{assignment}.log").write_text(done.stdout)
+    return done.returncode != 0, "\n".join(done.stdout.splitlines()[-20:])
+
+
+def _grade_fanned_out(course_dir, assignment, students, notes, log_dir, **options):
+    """One process per student (a pool or a Dask cluster); (failed for everyone?, log tail)."""
+    runs = grade_students(course_dir, assignment, students, **options)
+    (log_dir / f"autograde_{assignment}.log").write_text("".join(
+        f"===== {r.student}: {r.status} in {r.seconds:.1f} s (attempt {r.attempts}) =====\n"
+        f"{r.log}\n" for r in runs.values()))
+    for student, run in runs.items():
+        if run.note():  # the process died twice or ran out of time: nothing half-graded
+            notes[student][1].append(run.note())
+            for stale in (log_dir / student / assignment,
+                          Path(course_dir) / "feedback" / student / assignment):
+                shutil.rmtree(stale, ignore_errors=True)
+    tail = "\n".join(next(iter(runs.values())).log.splitlines()[-20:])
+    return not any(r.ok for r in runs.values()), tail
+
+
+def _summary(frame, assignment, elapsed, how, csv_path, feedback, out):
+    auto_max, manual_max = frame.attrs["autograded_max"], frame.attrs["manual_max"]
+    print(f"{assignment}: {len(frame)} submissions in {elapsed:.1f} s{how} "
+          f"(autograded out of {auto_max:g}; {manual_max:g} more points to grade by hand)",
+          file=out)
+    width = max(len(s) for s in frame["student"])
+    for row in frame.itertuples():
+        print(f"  {row.student:<{width}}  {row.autograded:>5g}/{auto_max:g}  {row.status}; "
+              f"written answers {row.manual_state}", file=out)
+        for note in row.notes:
+            print(f"  {'':<{width}}         - {note}", file=out)
+    print(f"grades: {csv_path}", file=out)
+    if feedback:
+        print(f"feedback: {Path(csv_path).parents[1] / 'feedback'}/<student>/{assignment}/*.html",
+              file=out)
 
 
 def grade(course_dir=".", assignment="pruning", csv_path=None, feedback=True, out=sys.stdout, *,
@@ -68,7 +111,7 @@ def grade(course_dir=".", assignment="pruning", csv_path=None, feedback=True, ou
         progress: show a progress bar on stderr (default: when stderr is a terminal).
 
     Returns:
-        list of row dicts, one per student (see ``grades.collect_grades``).
+        the grades as a ``pandas.DataFrame`` (see :func:`.grades.collect_grades`).
 
     Example:
         >>> import pruning_kit
@@ -86,152 +129,34 @@ def grade(course_dir=".", assignment="pruning", csv_path=None, feedback=True, ou
                          f"'tcp://host:8786', got {scheduler!r}")
     fanned_out = workers is not None or scheduler is not None
     start = time.perf_counter()
-    submitted = course_dir / "submitted"
-    students = sorted(p.name for p in submitted.iterdir()
-                      if (p / assignment).is_dir()) if submitted.is_dir() else []
-    if not students:
-        raise ValueError(f"no submissions: expected folders submitted/<student>/{assignment}/ "
-                         f"under {course_dir.resolve()}")
-    # -- sandbox (issue 15): say whether kernels run sandboxed; RuntimeError (refuse) when the
-    # sandbox can't start and unsandboxed grading is not allowed. See .sandbox.
-    print(grading_mode(course_dir), file=out)
-    url = gradebook_url(course_dir, db_url)
-    db_args = db_options(db_url)
-    # Before any worker starts: two processes creating an empty gradebook at once break it.
+    students = submitted_students(course_dir, assignment)
+    print(grading_mode(course_dir), file=out)  # refuses (RuntimeError) where it must
+    # before any worker starts: two processes creating an empty gradebook at once break it
     ensure_gradebook(course_dir, assignment, students if fanned_out else (), db_url)
     notes = {s: preflight(course_dir, assignment, s) for s in students}
     log_dir = course_dir / "autograded"
     log_dir.mkdir(exist_ok=True)
-    log_path = log_dir / f"autograde_{assignment}.log"
     if fanned_out:
-        if progress is None:
-            progress = sys.stderr.isatty()
-        runs = grade_students(course_dir, assignment, students, workers=workers or 1,
-                              db_url=db_url, scheduler=scheduler, timeout=timeout,
-                              feedback=feedback, progress=progress)
-        log_path.write_text("".join(
-            f"===== {r.student}: {r.status} in {r.seconds:.1f} s (attempt {r.attempts}) =====\n"
-            f"{r.log}\n" for r in runs.values()))
-        for student, run in runs.items():
-            if run.note():  # the process died twice or ran out of time: nothing half-graded
-                notes[student][1].append(run.note())
-                for stale in (log_dir / student / assignment,
-                              course_dir / "feedback" / student / assignment):
-                    shutil.rmtree(stale, ignore_errors=True)
-        failed_everywhere = not any(r.ok for r in runs.values())
-        tail = "\n".join(next(iter(runs.values())).log.splitlines()[-20:])
+        failed_everywhere, tail = _grade_fanned_out(
+            course_dir, assignment, students, notes, log_dir, workers=workers or 1,
+            db_url=db_url, scheduler=scheduler, timeout=timeout, feedback=feedback,
+            progress=sys.stderr.isatty() if progress is None else progress)
     else:
-        done = run_nbgrader(course_dir, "autograde", assignment, "--force", *db_args,
-                            check=False)
-        log_path.write_text(done.stdout)
-        failed_everywhere = done.returncode != 0
-        tail = "\n".join(done.stdout.splitlines()[-20:])
+        failed_everywhere, tail = _grade_serially(course_dir, assignment, db_options(db_url),
+                                                  log_dir)
     gradable = [s for s in students if notes[s][0]]
     if failed_everywhere and gradable and not any(
             (log_dir / s / assignment).is_dir() for s in gradable):
         raise RuntimeError(f"nbgrader autograde failed for every submission:\n{tail}")
     if feedback and not fanned_out:  # fanned out, each job wrote its student's feedback
-        fb = run_nbgrader(course_dir, "generate_feedback", assignment, "--force", *db_args,
-                          check=False)
-        (log_dir / f"feedback_{assignment}.log").write_text(fb.stdout)
-    columns, rows, auto_max, manual_max = collect_grades(course_dir, assignment, students, notes,
-                                                         db_url=url)
+        done = run_nbgrader(course_dir, "generate_feedback", assignment, "--force",
+                            *db_options(db_url), check=False)
+        (log_dir / f"feedback_{assignment}.log").write_text(done.stdout)
+    frame = collect_grades(course_dir, assignment, students, notes,
+                           db_url=gradebook_url(course_dir, db_url))
     csv_path = Path(csv_path) if csv_path else log_dir / f"grades_{assignment}.csv"
-    write_csv(csv_path, columns, rows, auto_max, manual_max)
-    elapsed = time.perf_counter() - start
-    width = max(len(r["student"]) for r in rows)
+    write_csv(frame, csv_path)
     how = ("" if not fanned_out else f" on the Dask cluster {scheduler}" if scheduler
            else f" with {workers} worker{'s' if workers != 1 else ''}")
-    print(f"{assignment}: {len(rows)} submissions in {elapsed:.1f} s{how} "
-          f"(autograded out of {auto_max:g}; {manual_max:g} more points to grade by hand)", file=out)
-    for row in rows:
-        print(f"  {row['student']:<{width}}  {row['autograded']:>5g}/{auto_max:g}  {row['status']}; "
-              f"written answers {row.get('manual_state', '')}", file=out)
-        for note in row["notes"]:
-            print(f"  {'':<{width}}         - {note}", file=out)
-    print(f"grades: {csv_path}", file=out)
-    if feedback:
-        print(f"feedback: {course_dir / 'feedback'}/<student>/{assignment}/*.html", file=out)
-    return rows
-
-
-def main(argv=None):
-    """Command line: ``release``, ``check``, ``grade ASSIGNMENT`` or ``hub``; returns the exit status.
-
-    Args:
-        argv: the arguments (default ``sys.argv[1:]``).
-
-    Returns:
-        0 on success, 1 when ``check`` finds a stale release, 2 on a usage error.
-
-    Example:
-        >>> main(["--course-dir", "/nonexistent/course", "grade", "pruning"])
-        2
-    """
-    parser = argparse.ArgumentParser(prog="python -m pruning_kit.course",
-                                     description="Release and autograde the course assignments.")
-    parser.add_argument("--course-dir", default=".", help="course root (default: .)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_release = sub.add_parser("release", help="regenerate the release folder from the solutions")
-    p_release.add_argument("assignments", nargs="*")
-    p_check = sub.add_parser("check", help="exit 1 if the release folder is out of date")
-    p_check.add_argument("assignments", nargs="*")
-    p_grade = sub.add_parser("grade", help="autograde submitted/, write CSV and feedback")
-    p_grade.add_argument("assignment")
-    p_grade.add_argument("--csv", default=None, help="CSV path (default autograded/grades_A.csv)")
-    p_grade.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback")
-    p_grade.add_argument("--workers", type=int, default=None, metavar="N",
-                         help="grade each student in a process of its own, N at a time")
-    p_grade.add_argument("--db", default=None, metavar="URL",
-                         help="gradebook URL, e.g. postgresql://grader@host:5432/gradebook "
-                              "(default: the course's db_url, else gradebook.db)")
-    p_grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                         help="send the per-student jobs to a Dask cluster (tcp://host:8786)")
-    p_grade.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
-                         help=f"seconds one student may take with --workers/--scheduler "
-                              f"(default {DEFAULT_TIMEOUT_S})")
-    p_hub = sub.add_parser("hub", help="serve the course on a local JupyterHub (for trying "
-                                       "it out: shared passwords, one Unix user)")
-    p_hub.add_argument("--roster", default="hub/roster.example.csv",
-                       help="CSV with username,role (instructor|student)")
-    p_hub.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
-    p_hub.add_argument("--state", default=None, help="the hub's state folder (default .hub)")
-    p_hub.add_argument("--db", default=None, metavar="URL",
-                       help="gradebook URL for the instructor's formgrader")
-    p_sample = sub.add_parser("sample-submission",
-                              help="submit the reference solution as STUDENT, as a student would")
-    p_sample.add_argument("assignment")
-    p_sample.add_argument("student")
-    p_sample.add_argument("--force", action="store_true", help="replace that student's submission")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "release":
-            for path in release(args.course_dir, args.assignments):
-                print(f"wrote {path}")
-        elif args.command == "check":
-            problems = stale_release(args.course_dir, args.assignments)
-            for problem in problems:
-                print(problem)
-            if problems:
-                print("The release is out of date: run `make release` and commit assignments/.")
-                return 1
-            print("assignments/ is up to date with solutions/")
-        elif args.command == "sample-submission":
-            for path in sample_submission(args.course_dir, args.assignment, args.student,
-                                          force=args.force):
-                print(f"wrote {path}")
-        elif args.command == "hub":
-            serve(args.course_dir, args.roster, port=args.port, state_dir=args.state,
-                  db_url=args.db)
-        else:
-            grade(args.course_dir, args.assignment, csv_path=args.csv,
-                  feedback=not args.no_feedback, workers=args.workers, db_url=args.db,
-                  scheduler=args.scheduler, timeout=args.timeout)
-    except (ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    _summary(frame, assignment, time.perf_counter() - start, how, csv_path, feedback, out)
+    return frame

@@ -1,16 +1,20 @@
 """Reading the gradebook into one row per student: scores per part, notes, the CSV.
 
+:func:`collect_grades` returns a ``pandas.DataFrame`` (one row per student; the
+points each part is worth in ``frame.attrs``); :func:`write_csv` writes it with
+``to_csv``. Notes about a test cell that crashed, timed out or called kit code
+that is off while grading come from what the trusted checker recorded
+(:mod:`.results`), never from parsing feedback text.
+
 Example:
-    >>> execution_notes  # doctest: +ELLIPSIS
-    <function execution_notes at ...>
+    >>> notes_from_results([{"grade_id": "test_f_hidden", "function": "f",
+    ...                      "status": "kit-refused", "message": "f(x): pk.prune.magnitude ..."}])
+    ['test_f_hidden: f called kit code that is off while it is graded (no points for the kit: f(x): pk.prune.magnitude ...)']
 """
 
-import csv
-import json
-import re
 from pathlib import Path
 
-from .execute import KERNEL_DIED, NOT_RUN, is_test_cell, nbgrader_meta
+from . import results
 from .preflight import function_of, source_cells
 
 
@@ -18,36 +22,26 @@ def autograded_notebook(course_dir, assignment, student, name):
     return Path(course_dir) / "autograded" / student / assignment / f"{name}.ipynb"
 
 
-KIT_REFUSED = re.compile(r"raised KitRefused: (pk\.[\w.]+) is off while (\w+) is graded")
+_NOTES = {
+    "timeout": "{function} did not finish in time",
+    "crashed": "{function} stopped the process it ran in",
+    "kit-refused": "{function} called kit code that is off while it is graded (no points for "
+                   "the kit: {message})",
+    "protocol": "{function} sent data the grader could not read",
+    "grader-error": "the grader could not check {function}: tell the course's maintainers",
+    "missing": "{function} is not defined",
+}
 
 
-def execution_notes(path):
-    """Notes on what happened in the test cells of an autograded notebook.
-
-    A kernel that died or hung, a timeout, cells not run after too many
-    crashes, and a graded function that called the kit's version of itself
-    (the kit refuses while the function's tests run, so it earns nothing).
-    """
+def notes_from_results(rows):
+    """Sentences for the grades CSV about test cells that need a human look."""
     notes = []
-    nb = json.loads(path.read_text())
-    for cell in nb["cells"]:
-        if not is_test_cell(cell):
-            continue
-        gid = nbgrader_meta(cell).get("grade_id")
-        for out in cell.get("outputs", []):
-            if out.get("output_type") != "error":
-                continue
-            if out.get("ename") == KERNEL_DIED:
-                notes.append(f"{gid}: the kernel died or hung here; restarted, later cells graded")
-            elif out.get("ename") == "CellTimeoutError":
-                notes.append(f"{gid}: timed out")
-            elif out.get("ename") == NOT_RUN:
-                notes.append(f"{gid}: not run (too many kernel crashes)")
-            else:
-                used = KIT_REFUSED.search(str(out.get("evalue", "")))
-                if used:
-                    notes.append(f"{gid}: {used.group(2)} calls {used.group(1)}, which is off "
-                                 f"while it is graded (no points for the kit's version)")
+    for row in rows:
+        template = _NOTES.get(row.get("status"))
+        if template:
+            text = template.format(function=row.get("function") or row.get("grade_id"),
+                                   message=(row.get("message") or "")[:160])
+            notes.append(f"{row.get('grade_id')}: {text}")
     return notes
 
 
@@ -63,16 +57,21 @@ def collect_grades(course_dir, assignment, students, notes_by_student, db_url=No
             share it); None reads the course's ``gradebook.db``.
 
     Returns:
-        ``(columns, rows, autograded_max, manual_max)``: ``columns`` lists
-        (key, label, max points) per function and written answer, in the order
-        of the notebook; each row is a dict with ``student``, ``status``,
-        ``autograded``, ``manual`` (empty until every written answer is graded
-        by hand), ``manual_state`` (see :func:`manual_state`), per-part scores
-        and ``notes``.
+        a ``pandas.DataFrame``, one row per student: ``student``, ``status``,
+        ``autograded``, ``manual`` (None until every written answer is graded by
+        hand), ``manual_state`` (see :func:`manual_state`), ``notes`` (a list),
+        then one column per function and written answer in the notebook's order.
+        ``frame.attrs``: ``points`` (part -> points it is worth),
+        ``autograded_max``, ``manual_max``, ``parts`` (the part columns in order).
     """
+    import pandas as pd
     from nbgrader.api import Gradebook, MissingEntry
 
     db = db_url or f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}"
+    try:
+        recorded = results.read(db, assignment)
+    except Exception:  # noqa: BLE001 - a gradebook graded before results were recorded
+        recorded = []
     rows = []
     with Gradebook(db) as gb:
         record = gb.find_assignment(assignment)
@@ -103,9 +102,7 @@ def collect_grades(course_dir, assignment, students, notes_by_student, db_url=No
             graded = [autograded_notebook(course_dir, assignment, student, nb.name)
                       for nb in record.notebooks]
             ok = all(p.exists() for p in graded)
-            for path in graded:
-                if path.exists():
-                    row["notes"] += execution_notes(path)
+            row["notes"] += notes_from_results([r for r in recorded if r["student"] == student])
             scores = {key: 0.0 for key in order}
             answers = {name: "" for name in manual}
             manual_total = 0.0
@@ -138,14 +135,16 @@ def collect_grades(course_dir, assignment, students, notes_by_student, db_url=No
                                  f"autograded/autograde_{assignment}.log)")
             row["autograded"] = sum(scores.values()) if ok else 0.0
             graded_by_hand = ok and all(v != "" for v in answers.values())
-            row["manual"] = manual_total if graded_by_hand else ""
+            row["manual"] = manual_total if graded_by_hand else None
             row["manual_state"] = manual_state(answers, manual) if ok else "not graded"
             row.update({k: (v if ok else 0.0) for k, v in scores.items()})
-            row.update(answers)
+            row.update({k: (None if v == "" else v) for k, v in answers.items()})
             rows.append(row)
-    points = {**parts, **manual}
-    columns = [(k, k, points[k]) for k in columns_order]
-    return columns, rows, auto_max, sum(manual.values())
+    frame = pd.DataFrame(rows, columns=["student", "status", "autograded", "manual",
+                                        "manual_state", "notes", *columns_order])
+    frame.attrs.update(points={**parts, **manual}, parts=list(columns_order),
+                       autograded_max=auto_max, manual_max=sum(manual.values()))
+    return frame
 
 
 def manual_state(answers, max_points):
@@ -174,20 +173,19 @@ def manual_state(answers, max_points):
     return f"graded: {given:g}/{sum(max_points.values()):g}"
 
 
-def write_csv(path, columns, rows, auto_max, manual_max):
-    """Write one row per student: status, autograded score, each part, notes."""
+def write_csv(frame, path):
+    """Write the grades (:func:`collect_grades`) as CSV: one row per student, the points each
+    column is worth in its header, notes joined with "; "."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = (["student_id", "status", f"autograded ({auto_max:g})",
-               f"manual ({manual_max:g}, empty until graded)"]
-              + [f"{label} ({points:g})" for _, label, points in columns] + ["notes"])
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for row in rows:
-            manual = f"{row['manual']:g}" if row["manual"] != "" else ""
-            writer.writerow([row["student"], row["status"], f"{row['autograded']:g}", manual]
-                            + [(f"{row[k]:g}" if isinstance(row[k], float) else row[k])
-                               for k, _, _ in columns]
-                            + ["; ".join(row["notes"])])
+    points = frame.attrs["points"]
+    out = frame.copy()
+    out["notes"] = out["notes"].map("; ".join)
+    out = out[["student", "status", "autograded", "manual", *frame.attrs["parts"], "notes"]]
+    out = out.rename(columns={
+        "student": "student_id",
+        "autograded": f"autograded ({frame.attrs['autograded_max']:g})",
+        "manual": f"manual ({frame.attrs['manual_max']:g}, empty until graded)",
+        **{part: f"{part} ({points[part]:g})" for part in frame.attrs["parts"]}})
+    out.to_csv(path, index=False, float_format="%g")
     return path
