@@ -15,7 +15,7 @@ torch.set_num_threads(1)
 # Fixtures that run a whole pipeline end to end or a real server (the nbgrader command line,
 # PostgreSQL, a hub, a browser, a book build): every test that uses one is marked `e2e`,
 # which `make test-fast` skips.
-E2E_FIXTURES = {"course", "postgres"}
+E2E_FIXTURES = {"course", "postgres", "real_class"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -62,3 +62,37 @@ def postgres():
         pytest.skip(reason)
     with LocalPostgres() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def real_class(tmp_path_factory):
+    """Both assignments released into a temporary course, the class of
+    ``tests/support/real_class.py`` submitted and graded once, with two workers, by the real
+    pipeline (the course's ``nbgrader_config.py``, sandbox on).
+
+    Returns a namespace: ``root`` (the course), ``printed`` (what grading printed) and ``rows``
+    (``{assignment: {student: row}}``, rows of ``grades.collect_grades``).
+    """
+    import io
+    import shutil
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from pruning_kit.course import autograde, release
+    from support.real_class import TEST_CONFIG, submit_class
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path_factory.mktemp("real_class") / "course"
+    root.mkdir()
+    shutil.copytree(repo / "solutions", root / "solutions",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    (root / "nbgrader_config.py").write_text((repo / "nbgrader_config.py").read_text()
+                                             + TEST_CONFIG)
+    release.release(root)
+    submit_class(root)
+    printed = io.StringIO()
+    rows = {}
+    for assignment in ("pruning", "binarized"):
+        frame = autograde.grade(root, assignment, workers=2, progress=False, out=printed)
+        rows[assignment] = {row["student"]: row for row in frame.to_dict("records")}
+    return SimpleNamespace(root=root, printed=printed.getvalue(), rows=rows)

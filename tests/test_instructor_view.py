@@ -16,8 +16,11 @@ from nbconvert.exporters import HTMLExporter
 from traitlets.config import Config
 
 import nbgrader
-from pruning_kit.course import autograde, feedback, preflight, sample
-from pruning_kit.course.checks import ASSIGNMENTS
+from pruning_grader.nbgrader import load_assignment
+from pruning_kit.course import __main__ as cli
+from pruning_kit.course import feedback, preflight, sample
+
+ASSIGNMENTS = {name: load_assignment(name).functions for name in ("pruning", "binarized")}
 
 from local_server import jupyter_server  # noqa: E402 - tests/ is on sys.path under pytest
 from test_browser import CHROMIUM_FLAGS, chromium  # noqa: E402,F401 - the Chromium fixture
@@ -155,7 +158,7 @@ def small_course(tmp_path):
 @pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
 def test_the_sample_submission_is_the_release_with_the_reference_code(small_course, assignment,
                                                                      capsys):
-    assert autograde.main(["--course-dir", str(small_course), "sample-submission", assignment,
+    assert cli.main(["--course-dir", str(small_course), "sample-submission", assignment,
                            "demo"]) == 0
     path = small_course / "submitted" / "demo" / assignment / f"{assignment}.ipynb"
     assert f"wrote {path}" in capsys.readouterr().out
@@ -172,10 +175,10 @@ def test_the_sample_submission_is_the_release_with_the_reference_code(small_cour
             assert got == given  # tests and prompts exactly as released: no "edited" notes
     assert preflight.preflight(small_course, assignment, "demo") == (True, [])
     # a second call does not overwrite a submission unless told to
-    assert autograde.main(["--course-dir", str(small_course), "sample-submission", assignment,
+    assert cli.main(["--course-dir", str(small_course), "sample-submission", assignment,
                            "demo"]) == 2
     assert "pass --force" in capsys.readouterr().err
-    assert autograde.main(["--course-dir", str(small_course), "sample-submission", assignment,
+    assert cli.main(["--course-dir", str(small_course), "sample-submission", assignment,
                            "demo", "--force"]) == 0
 
 

@@ -1,34 +1,34 @@
 """No graded answer where a student can copy it: not in the lessons, not in the kit, not in the prompts.
 
-- Every function and class a lesson defines is run, under each graded name whose
-  signature it fits, through that graded function's hidden tests (in-process, as
-  ``test_grading.run_tests`` runs them): none may pass.
+- Every function and class a lesson defines is graded, under each graded name whose
+  signature it fits, by that graded function's hidden tests through the real
+  trusted checker (sandbox on): none may pass.
 - No line of a reference solution (between ``### BEGIN SOLUTION`` and
   ``### END SOLUTION``) stands in a released notebook's text.
 - A submission that hands a graded function's work to the kit
-  (``tests/kit_wrappers.py``) scores 0 on it: the kit refuses while the function
-  is tested. With the refusal switched off the same wrappers pass, so the zero
-  is the refusal's doing, not a broken wrapper.
+  (``tests/support/kit_wrappers.py``) scores 0 on it: the kit code that would do the
+  work is absent from the student's process while grading. Graded with a kit view
+  that keeps everything, the same wrappers pass, so the zero is the kit view's
+  doing, not a broken wrapper.
 """
 
 import ast
+import dataclasses
 import json
 import re
-import signal
-import textwrap
-import types
 from pathlib import Path
 
 import pytest
 
-from pruning_kit.course.checks import ASSIGNMENTS, core
-from pruning_kit.course.execute import TIME_LIMIT
-
-from kit_wrappers import WITHOUT_KIT_VERSION, WRAPPERS  # noqa: E402 - tests/ is on sys.path
+from pruning_grader.checker import check_notebook
+from pruning_grader.nbgrader import load_assignment
+from support.assignments import ASSIGNMENTS, notebook_with
+from support.grading import grade
+from support.kit_wrappers import WITHOUT_KIT_VERSION, WRAPPERS
 
 REPO = Path(__file__).resolve().parents[1]
 LESSONS = sorted((REPO / "lessons").glob("*.ipynb"))
-DEFAULT_TEST_LIMIT = 30  # seconds: RobustExecute.test_timeout in nbgrader_config.py
+REGISTRIES = {name: load_assignment(name) for name in ASSIGNMENTS}
 
 
 def cells(path):
@@ -49,59 +49,6 @@ def solution_cells(assignment):
 
 
 # ---------------------------------------------------------------------------
-# Running a graded function's tests in-process
-
-
-class TookTooLong(BaseException):
-    """Raised by the alarm: a BaseException, so ``core.call`` does not turn it into a failure."""
-
-
-def _alarm(signum, frame):
-    raise TookTooLong()
-
-
-def run_test_cell(assignment, name, obj=None, implementation=None, kind="hidden"):
-    """Run the ``kind`` test cell of ``name`` with ``obj`` (or ``implementation``) bound to it.
-
-    Like ``test_grading.run_tests``: the notebook's parameters and setup cells, then
-    the object, then the test cell, in one namespace. The cell runs under its
-    grading time limit (``# grading time limit: N s``, else 30 s).
-
-    Returns:
-        None if the tests passed, else the failure message.
-    """
-    notebook = solution_cells(assignment)
-    ns = {"__name__": "__main__"}
-    for gid in ("parameters", "setup"):
-        exec(source(notebook[gid]), ns)
-    if implementation is not None:
-        exec(textwrap.dedent(implementation), ns)
-    else:
-        ns[name] = obj
-    test = source(notebook[f"test_{name}_{kind}"])
-    limit = TIME_LIMIT.search(test)
-    old = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, int(limit.group(1)) if limit else DEFAULT_TEST_LIMIT)
-    try:
-        exec(test, ns)
-        return None
-    except AssertionError as exc:
-        return str(exc) or "AssertionError"
-    except TookTooLong:
-        return "ran past its time limit"
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-@pytest.fixture
-def kit_intact():
-    """Fail loudly if a test left a kit function refusing (it would break every later test)."""
-    yield
-    assert core.SAFE.refusals is None, "a test left the kit's refusals switched on"
-
-
-# ---------------------------------------------------------------------------
 # What the graded names look like
 
 
@@ -112,9 +59,9 @@ def graded_signatures():
     class there (a plan given as a dict, say) have nothing a lesson could supply.
     """
     out = {}
-    for assignment, names in ASSIGNMENTS.items():
+    for assignment in ASSIGNMENTS:
         notebook = solution_cells(assignment)
-        for name in names:
+        for name in REGISTRIES[assignment].functions:
             if name not in notebook:
                 continue
             for node in ast.parse(source(notebook[name])).body:
@@ -146,15 +93,14 @@ def accepts(function, count):
 MAGIC = re.compile(r"^\s*[%!].*$", re.M)
 
 
-def lesson_definitions(path):
-    """{name: object} of the top-level functions and classes of a lesson.
+def lesson_prelude_and_definitions(path):
+    """``(prelude, {name: kind})`` of a lesson: the source of its imports, its assignments of
+    literal values (the parameters cell) and its ``def``/``class`` statements, each guarded so a
+    definition that needs more of the lesson is skipped; and the names it defines.
 
-    Runs only the lesson's imports, its assignments of literal values (the
-    parameters cell) and its ``def``/``class`` statements, in order, in one
-    namespace: no data is loaded and nothing trains.
+    Nothing else of the lesson runs: no data is loaded and nothing trains.
     """
-    ns = {"__name__": "__lesson__"}
-    defined = {}
+    parts, defined = [], {}
     for cell in cells(path):
         if cell["cell_type"] != "code":
             continue
@@ -163,33 +109,52 @@ def lesson_definitions(path):
         except SyntaxError:
             continue
         for node in tree.body:
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                pass
-            elif isinstance(node, ast.Assign):
+            if isinstance(node, ast.Assign):
                 try:
                     ast.literal_eval(node.value)
                 except ValueError:
                     continue
-            elif not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            elif not isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
                 continue
-            try:
-                exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), ns)
-            except Exception:  # noqa: BLE001 - a definition that needs more of the lesson
-                continue
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-                defined[node.name] = ns[node.name]
-    return defined
+            body = "\n".join("    " + line for line in ast.unparse(node).splitlines())
+            parts.append(f"try:\n{body}\nexcept Exception:\n    pass\n")
+            if isinstance(node, ast.FunctionDef):
+                positional = len(node.args.posonlyargs) + len(node.args.args)
+                required = positional - len(node.args.defaults)
+                defined[node.name] = ("function", (required, positional,
+                                                   node.args.vararg is not None))
+            elif isinstance(node, ast.ClassDef):
+                defined[node.name] = ("class", None)
+    return "".join(parts), defined
 
 
-def candidates(path):
-    """[(lesson object name, assignment, graded name, object)] worth running."""
+def fits(kind, shape, graded):
+    """True if a lesson definition of ``kind``/``shape`` can stand in for a graded name."""
+    graded_kind, count = graded
+    if kind != graded_kind:
+        return False
+    if kind == "class":
+        return True
+    required, positional, varargs = shape
+    return required <= count and (count <= positional or varargs)
+
+
+def rounds(path, assignment):
+    """Answer-cell sources putting the lesson's definitions under the graded names they fit,
+    a few notebooks' worth: round k gives each graded name its k-th candidate."""
+    prelude, defined = lesson_prelude_and_definitions(path)
+    per_name = {}
+    for (graded_assignment, name), graded in GRADED.items():
+        if graded_assignment != assignment:
+            continue
+        per_name[name] = [label for label, (kind, shape) in defined.items()
+                          if label != name and fits(kind, shape, graded)]
     out = []
-    for label, obj in lesson_definitions(path).items():
-        for (assignment, name), (kind, count) in GRADED.items():
-            if kind == "class" and isinstance(obj, type):
-                out.append((label, assignment, name, obj))
-            elif kind == "function" and isinstance(obj, types.FunctionType) and accepts(obj, count):
-                out.append((label, assignment, name, obj))
+    for k in range(max((len(v) for v in per_name.values()), default=0)):
+        answers = {name: f"{prelude}\n{name} = {labels[k]}\n"
+                   for name, labels in per_name.items() if k < len(labels)}
+        out.append((answers, {name: labels[k] for name, labels in per_name.items()
+                              if k < len(labels)}))
     return out
 
 
@@ -202,21 +167,25 @@ def test_the_lesson_scan_finds_definitions_and_graded_names(tmp_path):
         "def half(x):\n    return x / SCALE\n\nclass Box:\n    pass\n")}]}
     path = tmp_path / "toy_lesson.ipynb"
     path.write_text(json.dumps(toy))
-    found = lesson_definitions(path)
-    assert set(found) == {"half", "Box"} and found["half"](4) == 2
-    assert accepts(found["half"], 1) and not accepts(found["half"], 2)
+    prelude, defined = lesson_prelude_and_definitions(path)
+    assert set(defined) == {"half", "Box"} and "load()" not in prelude
+    scope = {}
+    exec(prelude, scope)
+    assert scope["half"](4) == 2
+    assert fits(*defined["half"], ("function", 1)) and not fits(*defined["half"], ("function", 2))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
-def test_no_lesson_function_earns_a_graded_functions_points(lesson, kit_intact, tmp_path,
-                                                            monkeypatch):
-    monkeypatch.chdir(tmp_path)  # whatever a lesson function writes lands here
+def test_no_lesson_function_earns_a_graded_functions_points(lesson):
     earning = []
-    for label, assignment, name, obj in candidates(lesson):
-        if run_test_cell(assignment, name, obj) is None:
-            earning.append(f"{lesson.name} defines {label}, which passes the hidden tests of "
-                           f"{name} ({assignment})")
+    for assignment in ASSIGNMENTS:
+        for answers, labels in rounds(lesson, assignment):
+            hidden = [f"test_{name}_hidden" for name in answers]
+            results = grade(assignment, answers, only=hidden)
+            earning += [f"{lesson.name} defines {labels[r.function]}, which earns points on the "
+                        f"hidden tests of {r.function} ({assignment})"
+                        for r in results.values() if r.points > 0]
     assert not earning, ("A lesson gives a graded answer away: teach the idea with the kit, a toy "
                          "example or a different variant instead.\n" + "\n".join(earning))
 
@@ -287,10 +256,10 @@ def test_significant_lines_rule():
     assert not stands_in("rewound = init * new_mask", "rewound = init * new_masks[name]")
 
 
-@pytest.mark.parametrize("assignment", sorted(ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_no_solution_line_stands_in_a_released_notebook(assignment):
     lines = solution_lines(assignment)
-    assert len(lines) >= len(ASSIGNMENTS[assignment])
+    assert len(lines) >= len(REGISTRIES[assignment].functions)
     releases = {p.relative_to(REPO): released_text(p)
                 for p in sorted((REPO / "assignments").glob("*/*.ipynb"))}
     assert releases, "no released notebooks under assignments/"
@@ -304,53 +273,41 @@ def test_no_solution_line_stands_in_a_released_notebook(assignment):
 # Submissions that wrap the kit
 
 
-def trains(assignment, name):
-    """True if the hidden tests of ``name`` declare a grading time limit (they train): slow."""
-    cell = solution_cells(assignment).get(f"test_{name}_hidden")
-    return cell is not None and TIME_LIMIT.search(source(cell)) is not None
-
-
-WRAPPED = [pytest.param(a, n, marks=[pytest.mark.slow] if trains(a, n) else [])
-           for a, names in ASSIGNMENTS.items() for n in names if n in WRAPPERS.get(a, {})]
-
-
 def test_every_graded_function_has_a_kit_wrapper():
-    assert WRAPPED
     missing = [f"{a}.{n}" for (a, n) in GRADED
                if n not in WRAPPERS.get(a, {}) and n not in WITHOUT_KIT_VERSION.get(a, {})]
-    assert not missing, ("add a submission wrapping the kit to tests/kit_wrappers.py (or say in "
-                         f"WITHOUT_KIT_VERSION why the kit has none): {missing}")
+    assert not missing, ("add a submission wrapping the kit to tests/support/kit_wrappers.py (or "
+                         f"say in WITHOUT_KIT_VERSION why the kit has none): {missing}")
     unknown = [f"{a}.{n}" for a, table in WRAPPERS.items() for n in table
-               if n not in ASSIGNMENTS.get(a, ())]
+               if n not in REGISTRIES[a].functions]
     assert not unknown, f"wrappers for names that are not graded: {unknown}"
 
 
-@pytest.mark.parametrize("assignment,name", WRAPPED)
-def test_a_submission_wrapping_the_kit_scores_nothing(assignment, name, kit_intact):
-    for kind in ("visible", "hidden"):
-        message = run_test_cell(assignment, name, implementation=WRAPPERS[assignment][name],
-                                kind=kind)
-        assert message is not None, f"the kit's {name} passed the {kind} tests of {name}"
-        assert re.search(rf"KitRefused: pk\.[\w.]+ is off while {name} is graded", message), (
-            f"{kind} tests of {name} failed, but not because the kit refused: {message}")
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def wrapped(request):
+    """One assignment graded twice with every function wrapping the kit: with the kit view of
+    grading, and with a view that keeps all of the kit."""
+    assignment = request.param
+    answers = WRAPPERS[assignment]
+    registry = REGISTRIES[assignment]
+    only = [gid for name in answers for gid in (f"test_{name}_visible", f"test_{name}_hidden")]
+    notebook = notebook_with(assignment, answers)
+    graded = check_notebook(registry, notebook, only=only)
+    whole_kit = check_notebook(dataclasses.replace(registry, kit={}), notebook, only=only)
+    return assignment, graded, whole_kit
 
 
-class _RefusalsOff(types.SimpleNamespace):
-    """``core.SAFE`` with the refusals stuck at None: the kit works inside ``call``."""
+@pytest.mark.e2e
+def test_a_submission_wrapping_the_kit_scores_nothing(wrapped):
+    assignment, graded, _ = wrapped
+    for gid, result in graded.items():
+        assert result.points == 0, (gid, result.status, result.message)
+        assert result.status == "kit-refused", (gid, result.status, result.message)
+        assert f"is not available while {result.function} is graded" in result.message
 
-    refusals = property(lambda self: None, lambda self, value: None)
 
-
-@pytest.mark.parametrize("assignment,name", WRAPPED)
-def test_the_kit_wrappers_are_right_when_the_kit_is_allowed(assignment, name, monkeypatch,
-                                                           kit_intact):
-    # reload() of the checks keeps core.SAFE (captured once), so this survives the test cells
-    off = _RefusalsOff(**{k: v for k, v in vars(core.SAFE).items() if k != "refusals"})
-    monkeypatch.setattr(core, "SAFE", off)
-    for module in list(core.SAFE.module_dicts.values()):
-        if module.get("SAFE") is not off and "SAFE" in module:
-            monkeypatch.setitem(module, "SAFE", off)
-    for kind in ("visible", "hidden"):
-        message = run_test_cell(assignment, name, implementation=WRAPPERS[assignment][name],
-                                kind=kind)
-        assert message is None, f"{name} wrapping the kit fails its {kind} tests: {message}"
+@pytest.mark.e2e
+def test_the_kit_wrappers_are_right_when_the_kit_is_whole(wrapped):
+    assignment, _, whole_kit = wrapped
+    failing = {gid: (r.status, r.message) for gid, r in whole_kit.items() if not r.passed}
+    assert not failing, failing

@@ -32,14 +32,14 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
-from pruning_kit.course import autograde, execute, release, sandbox
+from pruning_kit.course import __main__ as cli
+from pruning_kit.course import execute, release, sandbox
 from pruning_kit.course.apt import apt_install
 from pruning_kit.course.course_dir import run_nbgrader
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = """
 c.Execute.timeout = 120
-c.RobustExecute.test_timeout = 15
 c.RobustExecute.memory_limit_mb = 6144
 """
 
@@ -222,7 +222,7 @@ def test_grading_refuses_where_the_sandbox_cannot_start_unless_allowed(tmp_path,
     with pytest.raises(RuntimeError, match="sudo apt-get install bubblewrap"):
         sandbox.grading_mode(course)
     # make grade: refuses before nbgrader runs, with the same message and exit code 2
-    assert autograde.main(["--course-dir", str(course), "grade", "pruning"]) == 2
+    assert cli.main(["--course-dir", str(course), "grade", "pruning"]) == 2
     said = capsys.readouterr().err
     assert "error: The grading sandbox needs bubblewrap" in said and "UNSANDBOXED=1" in said
     assert not (course / "autograded").exists()
@@ -455,6 +455,8 @@ attempt("write_host_tmp", lambda: open({host_tmp!r}, "w").write("x"))
 attempt("list_solutions", lambda: os.listdir(os.path.join(ROOT, "solutions", "pruning")))
 attempt("read_solutions", lambda: open(os.path.join(ROOT, "solutions", "pruning", "pruning.ipynb")).read())
 attempt("read_kit_solutions", lambda: open({kit_solutions!r}).read())
+attempt("read_references", lambda: open({references!r}).read())
+attempt("import_grader", lambda: __import__("pruning_grader.assignments.pruning.references"))
 # (3) list and read other students' submissions
 attempt("list_students", lambda: os.listdir(os.path.join(ROOT, "submitted")))
 attempt("list_graded", lambda: os.listdir(os.path.join(ROOT, "autograded")))
@@ -477,27 +479,29 @@ print("HOSTILE-REPORT " + json.dumps(report))
 '''
 
 def submit_solution(root, student, first_cell=None):
-    """The released pruning notebook with the reference solutions (and an extra first cell)."""
+    """The released pruning notebook with the reference solutions; ``first_cell`` goes at the top
+    of the first answer cell, so it runs in the grading kernel and in the checker's student
+    process alike."""
     released = json.loads((root / "assignments" / "pruning" / "pruning.ipynb").read_text())
     source = json.loads((root / "solutions" / "pruning" / "pruning.ipynb").read_text())
     answers = {c["metadata"]["nbgrader"]["grade_id"]: "".join(
         line for line in c["source"] if "### BEGIN SOLUTION" not in line
         and "### END SOLUTION" not in line) for c in source["cells"]
         if c["metadata"].get("nbgrader", {}).get("solution")}
+    if first_cell is not None:
+        answers["magnitude_mask"] = first_cell + "\n" + answers["magnitude_mask"]
     for cell in released["cells"]:
         grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
         if grade_id in answers:
             cell["source"] = answers[grade_id]
-    if first_cell is not None:
-        released["cells"].insert(0, new_code_cell(first_cell))
     folder = root / "submitted" / student / "pruning"
     folder.mkdir(parents=True)
     (folder / "pruning.ipynb").write_text(json.dumps(released))
 
 
 MUST_FAIL = ("write_course", "write_solutions", "write_release", "list_solutions",
-             "read_solutions", "read_kit_solutions", "list_students", "read_other",
-             "overwrite_other", "rewrite_gradebook", "connect")
+             "read_solutions", "read_kit_solutions", "read_references", "import_grader",
+             "list_students", "read_other", "overwrite_other", "rewrite_gradebook", "connect")
 
 
 def tree(root, skip=("autograded", "feedback", "gradebook.db")):
@@ -526,7 +530,9 @@ def test_a_hostile_submission_gets_nowhere_and_the_honest_one_keeps_full_marks(
     listener = Listener()
     submit_solution(root, "hostile", first_cell=HOSTILE.format(
         root=str(root), port=listener.port, host_tmp=str(host_tmp),
-        kit_solutions=str(REPO / "solutions" / "pruning" / "pruning.ipynb")))
+        kit_solutions=str(REPO / "solutions" / "pruning" / "pruning.ipynb"),
+        references=str(REPO / "grader" / "pruning_grader" / "assignments" / "pruning" /
+                       "references.py")))
     monkeypatch.setenv("PK_SANDBOX_TEST_SECRET", "s3cret")
     assert sandbox.grading_mode(root).startswith("sandbox: on")
     before = tree(root)

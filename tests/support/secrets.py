@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import re
 
-from .assignments import ASSIGNMENTS, answer_cells, strip_markers
+from .assignments import ASSIGNMENTS, answer_cells
 
 
 def distinctive_lines(source):

@@ -2,11 +2,11 @@
 
 ``WRAPPERS[assignment][name]`` is the source of a solution cell defining ``name``
 by calling the kit: the shortest "answer" a student could copy from the lessons.
-Each one is correct (with the kit switched on it would earn every point:
-``tests/test_no_answers_given.py`` checks that) and must score 0 (the kit refuses
-while a graded function is tested: ``KIT`` of ``pruning_kit/course/checks/*.py``).
-The sources run in the notebook's namespace after its setup cell
-(``torch``, ``nn``, ``F`` and ``pk`` are imported there).
+Each one is correct (graded with a kit view that keeps everything it would earn every
+point: ``tests/test_no_answers_given.py`` checks that) and must score 0 (while grading, the
+student's process has a view of the kit without the code that does graded work: ``kit`` of
+``grader/pruning_grader/assignments/*``). The sources run in the notebook's namespace after its
+setup cell (``torch``, ``nn``, ``F`` and ``pk`` are imported there).
 
 Add a wrapper for every new graded function (classes too: a subclass of the kit's).
 """
