@@ -16,6 +16,7 @@ from nbgrader.preprocessors import Execute, OverwriteCells
 try:
     from pruning_kit.course.execute import RobustOverwriteCells
     from pruning_kit.course.feedback import FeedbackGrades, template_dirs
+    from pruning_kit.course.validation import use_short_verdicts
     from pruning_grader.nbgrader import CheckedExecute
 except ImportError as exc:  # pragma: no cover - wrong environment
     raise ImportError("nbgrader_config.py needs the course package and the grader package "
@@ -70,3 +71,6 @@ c.RobustExecute.kernel_provisioner = "pruning-kit-sandbox"
 # (jupyter-server-mathjax), not a CDN, so math is typeset offline.
 c.GenerateFeedback.preprocessors = [FeedbackGrades, CSSHTMLHeaderPreprocessor]
 c.HTMLExporter.extra_template_basedirs = template_dirs()
+
+# Validate (JupyterLab's button, `nbgrader validate`): each failing test as its label and one line.
+use_short_verdicts()

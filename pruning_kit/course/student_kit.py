@@ -61,6 +61,14 @@ The lessons run offline on a laptop CPU; each takes about a minute from top to b
 """
 
 
+STUDENT_CONFIG = """# Read by nbgrader's Validate in JupyterLab started from this folder: each failing test is
+# listed as the function it tests and one line saying what to fix.
+from pruning_kit.course.validation import use_short_verdicts
+
+use_short_verdicts()
+"""
+
+
 def build_wheel(repo: Path, out: Path) -> Path:
     """Build the ``pruning_kit`` wheel from ``repo``'s pyproject.toml into ``out``; its path."""
     out.mkdir(parents=True, exist_ok=True)
@@ -119,6 +127,7 @@ def build_student_kit(repo=".", out="_build/student-kit", *, assignments=None, a
         shutil.copytree(released / name, out / "assignments" / name,
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     (out / "README.md").write_text(KIT_README)
+    (out / "nbgrader_config.py").write_text(STUDENT_CONFIG)
     if archive:
         shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name)
     return out
