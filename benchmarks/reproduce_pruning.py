@@ -45,8 +45,8 @@ def han(seed, train, test):
     pk.train.fit(dense, train, seed=seed, progress=False, **DENSE)
     out = {"dense": (1.0, pk.train.evaluate(dense, test))}
     for name, prune in [
-        ("magnitude 90% (global), retrain", lambda m: pk.prune.magnitude(m, 0.9, "global")),
-        ("random 90% (global), retrain", lambda m: pk.prune.random(m, 0.9, "global", seed)),
+        ("magnitude 90% (global), retrain", lambda m: pk.prune.magnitude(m, 0.9, scope="global")),
+        ("random 90% (global), retrain", lambda m: pk.prune.random(m, 0.9, scope="global", seed=seed)),
     ]:
         model = prune(pk.prune.clone(dense))
         pk.train.fit(model, train, seed=seed + 1, progress=False, **RETRAIN)
@@ -63,7 +63,7 @@ def han(seed, train, test):
 def lottery(seed, train, test):
     """12 rounds of IMP at 20% (output 10%) plus re-init and random-pruning controls."""
     rounds = pk.lottery.imp(pk.models.lenet_300_100, train, test, rounds=LTH_ROUNDS, rate=0.2,
-                            seed=seed, **LOTTERY)
+                            scope="local", seed=seed, **LOTTERY)
     reinit = {r: pk.lottery.reinit_control(pk.models.lenet_300_100, rounds[r].masks, train,
                                            test, seed=seed + 100, **LOTTERY)
               for r in REINIT_ROUNDS}

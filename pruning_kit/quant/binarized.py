@@ -223,8 +223,8 @@ class BinaryConv2d(nn.Module):
                 f"binarize_input={self.binarize_input}")
 
 
-def binarized_mlp(in_features: int = 784, hidden: tuple = (512, 512), num_classes: int = 10,
-                  *, binarize_activations: bool = True) -> nn.Sequential:
+def binarized_mlp(in_features: int = 784, *, hidden: tuple = (512, 512), num_classes: int = 10,
+                  binarize_activations: bool = True) -> nn.Sequential:
     """A binarized MLP: BNN (Courbariaux, Hubara et al. 2016) with XNOR-Net's weight scale.
 
     Every layer is a :class:`BinaryLinear` followed by ``BatchNorm1d``; hidden
@@ -274,7 +274,7 @@ def binarized_mlp(in_features: int = 784, hidden: tuple = (512, 512), num_classe
 
 
 @torch.no_grad()
-def clip_latent_weights(model: nn.Module, iteration: int = 0, bound: float = 1.0) -> None:
+def clip_latent_weights(model: nn.Module, iteration: int = 0, *, bound: float = 1.0) -> None:
     """Clamp the latent weights of every binary layer to [-bound, bound], in place.
 
     Latent weights beyond the STE window get no gradient, so without clipping

@@ -203,7 +203,7 @@ class BitsExplorer(ModelExplorer):
         self.granularity_toggle.value = settings["granularity"]
         self.scheme_toggle.value = settings["scheme"]
 
-    def update(self, bits: int | None = None, granularity: str | None = None,
+    def update(self, bits: int | None = None, *, granularity: str | None = None,
                scheme: str | None = None) -> dict:
         """Quantize the weights, evaluate, redraw; move the controls to match.
 
