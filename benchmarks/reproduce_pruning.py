@@ -163,7 +163,7 @@ def main(argv=None):
     table("Lee et al. 2019 (SNIP), Table 1 (prune at init, then train)",
           ["method", "left", "error % (ours)", "error % (paper, full MNIST)"], rows)
 
-    # --- the claims of issue 3, on the means
+    # --- what the course claims from the three papers, on the means over seeds
     def mean(values):
         return 100 * statistics.mean(values)
 
@@ -188,7 +188,7 @@ def main(argv=None):
         ("SNIP 90% within 2 points of dense (dense - SNIP)", snip_dense - snip90,
          snip_dense - snip90 <= 2),
     ]
-    table("Issue 3 claims (means over seeds)", ["claim", "measured (points)", "holds"],
+    table("The course's claims (means over seeds)", ["claim", "measured (points)", "holds"],
           [[c, f"{v:+.2f}", "yes" if ok else "NO"] for c, v, ok in claims])
     print(f"\ntotal time {time.perf_counter() - start:.0f} s wall, "
           f"{time.process_time() - cpu_start:.0f} s CPU, {torch.get_num_threads()} thread")
