@@ -1,6 +1,6 @@
 """Time to autograde submissions with the real nbgrader pipeline, per assignment.
 
-Budget: under 60 s per submission on 2 CPU cores, training parts included (issue 12), for
+Budget: under 60 s per submission on 2 CPU cores, training parts included (DESIGN.md), for
 `nbgrader autograde` plus `nbgrader generate_feedback`, as `make grade` runs them.
 
 A temporary course uses the repository's nbgrader_config.py unchanged; the

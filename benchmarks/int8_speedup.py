@@ -4,7 +4,8 @@ LeNet-300-100 trained on the embedded mnist5k, then ``pk.quant.int8`` (dynamic i
 Linear kernels from torch.ao.quantization). Latency: median of alternating runs at batch
 256 on one thread (``pk.metrics.latency_ms``). Size: bytes of ``torch.save(state_dict)``.
 The CPU time of the timing thread is reported too: on a machine that other programs keep
-busy it is the steadier measure. Targets (issue 5): >= 2x lower latency, about 4x smaller, <= 0.5 point accuracy loss.
+busy it is the steadier measure. Targets (what lesson 04 sets out to show): >= 2x lower
+latency, about 4x smaller, <= 0.5 point accuracy loss.
 A LeNet-5 line shows the static path (int8 convolutions, calibrated activations), and
 torchao is timed too when it is installed (it is not a dependency: see pk.quant's docstring).
 

@@ -71,10 +71,10 @@ def main():
     print(f"{'case':<44} {'pk.prune':>11} {'torch':>11} {'ratio':>8}")
     worst = max(
         compare(state, "dense -> 90% global",
-                lambda m: pk.prune.magnitude(m, 0.9, "global"), lambda m: torch_global(m, 0.9)),
+                lambda m: pk.prune.magnitude(m, 0.9, scope="global"), lambda m: torch_global(m, 0.9)),
         # torch's amount is a fraction of what remains: 0.8 of the 50% left = 90% overall
         compare(state, "50% -> 90% global (pruning again)",
-                lambda m: pk.prune.magnitude(m, 0.9, "global"), lambda m: torch_global(m, 0.8),
+                lambda m: pk.prune.magnitude(m, 0.9, scope="global"), lambda m: torch_global(m, 0.8),
                 first=0.5),
     )
     verdict = "meets" if worst <= 1.5 else "MISSES"

@@ -1,6 +1,6 @@
 """How long a student waits for "Restart Kernel and Run All Cells…" on the reference solution.
 
-Budget (issue 12): each assignment's reference solution runs top to bottom in
+Budget: each assignment's reference solution runs top to bottom in
 under 3 minutes on a 2-core laptop. The notebook run is the one a student has at
 the end: the released notebook with the reference code filled into the solution
 cells (``pruning_kit.course.sample``, as ``sample-submission`` writes it), so the

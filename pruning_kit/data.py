@@ -58,7 +58,7 @@ class TensorData(torch.utils.data.Dataset):
         (3, 2, (1, 2, 2))
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, name: str = "data"):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, name: str = "data"):
         if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor):
             raise InvalidParameterError("images and labels must be torch tensors, "
                                         f"got {type(images).__name__} and {type(labels).__name__}")
@@ -95,8 +95,8 @@ def _stratified_split(images: np.ndarray, labels: np.ndarray, test_size, name: s
 
     x_tr, x_te, y_tr, y_te = train_test_split(
         images, labels, test_size=test_size, stratify=labels, random_state=SPLIT_SEED)
-    return (TensorData(torch.from_numpy(x_tr), torch.from_numpy(y_tr), f"{name}-train"),
-            TensorData(torch.from_numpy(x_te), torch.from_numpy(y_te), f"{name}-test"))
+    return (TensorData(torch.from_numpy(x_tr), torch.from_numpy(y_tr), name=f"{name}-train"),
+            TensorData(torch.from_numpy(x_te), torch.from_numpy(y_te), name=f"{name}-test"))
 
 
 def _cache_dir() -> Path:
@@ -139,7 +139,7 @@ def _load_mnist5k():
 
     def as_data(x, y, split):
         images = torch.from_numpy(x.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
-        return TensorData(images, torch.from_numpy(y.copy()), f"mnist5k-{split}")
+        return TensorData(images, torch.from_numpy(y.copy()), name=f"mnist5k-{split}")
 
     return as_data(x_tr, y_tr, "train"), as_data(x_te, y_te, "test")
 
@@ -189,11 +189,11 @@ def _load_torchvision(name: str, root: Path, download: bool):
             images = data.transpose(0, 3, 1, 2)
         images = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
         labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
-        splits.append(TensorData(images, labels, f"{name}-{'train' if train else 'test'}"))
+        splits.append(TensorData(images, labels, name=f"{name}-{'train' if train else 'test'}"))
     return tuple(splits)
 
 
-def load(name: str = "mnist5k", root="data", *, download: bool = True):
+def load(name: str = "mnist5k", *, root="data", download: bool = True):
     """Load a dataset as ``(train, test)`` :class:`TensorData`.
 
     Args:
@@ -245,7 +245,7 @@ def subset(data: TensorData, n: int, *, seed: int = 0) -> TensorData:
     keep, _ = train_test_split(index, train_size=n, stratify=data.labels.numpy(),
                                random_state=seed)
     keep = torch.from_numpy(np.sort(keep))
-    return TensorData(data.images[keep], data.labels[keep], f"{data.name}[{n}]")
+    return TensorData(data.images[keep], data.labels[keep], name=f"{data.name}[{n}]")
 
 
 DataLike = Union[TensorData, "tuple[torch.Tensor, torch.Tensor]"]
@@ -316,7 +316,7 @@ def as_dataset(data: DataLike) -> TensorData:
                                 f"(images, labels) of tensors, got {type_name(data)}")
 
 
-def loader(data, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
+def loader(data, *, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
            drop_last: bool = False) -> BatchLoader:
     """Batches of a dataset, shuffled reproducibly when ``shuffle=True``.
 

@@ -80,7 +80,7 @@ class TicketRound:
                 "early_stop_accuracy": self.early_stop_accuracy, "val_loss": self.val_loss}
 
 
-def split_validation(train, size: int = 500, seed: int = VAL_SEED):
+def split_validation(train, size: int = 500, *, seed: int = VAL_SEED):
     """Split ``size`` random examples off ``train`` for validation.
 
     Args:
@@ -104,8 +104,8 @@ def split_validation(train, size: int = 500, seed: int = VAL_SEED):
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(int(seed)))
     keep, held = order[size:].sort().values, order[:size].sort().values
     name = getattr(train, "name", "data")
-    return (TensorData(train.images[keep], train.labels[keep], f"{name}-train"),
-            TensorData(train.images[held], train.labels[held], f"{name}-val"))
+    return (TensorData(train.images[keep], train.labels[keep], name=f"{name}-train"),
+            TensorData(train.images[held], train.labels[held], name=f"{name}-val"))
 
 
 @dataclass
@@ -180,9 +180,9 @@ def _train(model, s: _Settings, seed: int, round_: int, kind: str, on_step=None)
 
 
 @uses_recipe
-def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: float = 0.2,
-        rewind_iteration: int = 0, epochs: int = 10, lr: float = 2e-3, seed: int = 0, *,
-        scope: str = "local", output_rate: float | None = None, output_layer: str | None = None,
+def imp(model_fn: Callable[[], nn.Module], train, test, *, rounds: int = 5, rate: float = 0.2,
+        rewind_iteration: int = 0, epochs: int = 10, lr: float = 2e-3, seed: int = 0,
+        scope: str = "global", output_rate: float | None = None, output_layer: str | None = None,
         rates: dict | None = None, val=None, val_size: int = 500, eval_every: int = 25,
         batch_size: int = 64, optimizer: str = "adam", weight_decay: float = 0.0,
         progress: bool = False, recipe: Recipe | None = None) -> list[TicketRound]:
@@ -210,9 +210,10 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
             (Adam at 2e-3 for 10 epochs reaches ~94% on mnist5k).
         seed: seeds the initialisation and the data order; the same seed
             gives the same rounds.
-        scope: ``"local"`` (every layer loses ``rate`` of what it has left, the
-            paper's LeNet setting) or ``"global"`` (one threshold over the
-            layers other than the output layer).
+        scope: ``"global"`` (one threshold over the layers other than the
+            output layer, as the paper prunes VGG-19 and ResNet-18; the kit's
+            default wherever a scope is chosen) or ``"local"`` (every layer
+            loses ``rate`` of what it has left, the paper's LeNet setting).
         output_rate: rate for the output layer; ``None`` means ``rate / 2``
             (the paper's convention). Pass ``rate`` to treat it like the others.
         output_layer: name of the output layer; ``None``: the last prunable layer.
@@ -225,8 +226,9 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
             (always the same examples, see :func:`split_validation`).
         eval_every: iterations between validation (and test) measurements.
         progress: show progress bars.
-        recipe: a :class:`pruning_kit.train.Recipe` with epochs, lr,
-            optimizer, weight_decay, batch_size and seed (instead of those).
+        recipe: a :class:`pruning_kit.train.Recipe`; the settings it gives
+            (epochs, lr, optimizer, weight_decay, batch_size, seed) replace
+            these defaults, the others keep them.
 
     Returns:
         ``rounds + 1`` :class:`TicketRound` records, round 0 first (dense).
@@ -274,7 +276,7 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
 
     results = [_train(model, s, seed, 0, "dense", on_step=snapshot)]
     for round_ in range(1, rounds + 1):
-        prune.magnitude_step(model, rate, scope, rates=layer_rates)
+        prune.magnitude_step(model, rate, scope=scope, rates=layer_rates)
         masks = prune.masks(model)
         model = _build(model_fn, seed)
         model.load_state_dict(rewind)
@@ -284,8 +286,8 @@ def imp(model_fn: Callable[[], nn.Module], train, test, rounds: int = 5, rate: f
 
 
 @uses_recipe
-def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
-                   epochs: int = 10, lr: float = 2e-3, seed: int = 1, *,
+def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test, *,
+                   epochs: int = 10, lr: float = 2e-3, seed: int = 1,
                    data_seed: int | None = None, val=None,
                    val_size: int = 500, eval_every: int = 25, batch_size: int = 64,
                    optimizer: str = "adam", weight_decay: float = 0.0,
@@ -316,7 +318,7 @@ def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
     Example:
         >>> import pruning_kit as pk
         >>> train, test = pk.data.load("digits")
-        >>> m = pk.prune.masks(pk.prune.magnitude(pk.models.lenet_300_100(64), 0.8, "local"))
+        >>> m = pk.prune.masks(pk.prune.magnitude(pk.models.lenet_300_100(64), 0.8, scope="local"))
         >>> r = reinit_control(lambda: pk.models.lenet_300_100(64), m, train, test, epochs=2,
         ...                    val_size=200)
         >>> round(r.remaining, 3), r.accuracy > 0.5
@@ -332,8 +334,8 @@ def reinit_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
 
 
 @uses_recipe
-def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, test,
-                         epochs: int = 10, lr: float = 2e-3, seed: int = 2, *,
+def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, test, *,
+                         epochs: int = 10, lr: float = 2e-3, seed: int = 2,
                          data_seed: int | None = None, val=None,
                          val_size: int = 500, eval_every: int = 25, batch_size: int = 64,
                          optimizer: str = "adam", weight_decay: float = 0.0,
@@ -358,7 +360,7 @@ def random_prune_control(model_fn: Callable[[], nn.Module], masks: dict, train, 
     Example:
         >>> import pruning_kit as pk
         >>> train, test = pk.data.load("digits")
-        >>> m = pk.prune.masks(pk.prune.magnitude(pk.models.lenet_300_100(64), 0.8, "local"))
+        >>> m = pk.prune.masks(pk.prune.magnitude(pk.models.lenet_300_100(64), 0.8, scope="local"))
         >>> r = random_prune_control(lambda: pk.models.lenet_300_100(64), m, train, test,
         ...                          epochs=1, val_size=200)
         >>> r.kind, {k: int(v.sum()) for k, v in r.masks.items()} == {

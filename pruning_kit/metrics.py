@@ -48,7 +48,7 @@ def _effective_tensors(model: nn.Module):
                 yield param
 
 
-def count_params(model: nn.Module, nonzero: bool = False) -> int:
+def count_params(model: nn.Module, *, nonzero: bool = False) -> int:
     """Number of parameters, or of nonzero ones (after pruning masks).
 
     Example:
@@ -65,7 +65,7 @@ def count_params(model: nn.Module, nonzero: bool = False) -> int:
         return int(sum(t.numel() for t in _effective_tensors(model)))
 
 
-def macs(model: nn.Module, example_input: torch.Tensor, nonzero: bool = False) -> int:
+def macs(model: nn.Module, example_input: torch.Tensor, *, nonzero: bool = False) -> int:
     """Multiply-accumulates of one forward pass per example, over Linear and conv layers.
 
     With ``nonzero=True`` only weights that are not zero count, which is what an
@@ -116,7 +116,7 @@ def macs(model: nn.Module, example_input: torch.Tensor, nonzero: bool = False) -
     return total[0]
 
 
-def size_bytes(model: nn.Module, sparse: bool = False, *, bits: int = 32,
+def size_bytes(model: nn.Module, *, sparse: bool = False, bits: int = 32,
                index_bits: int = 32) -> int:
     """Storage estimate: dense, or compressed-sparse-row for pruned weight matrices.
 

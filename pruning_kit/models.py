@@ -85,7 +85,7 @@ def lenet_300_100(in_features: int = 784, num_classes: int = 10) -> LeNet300100:
 class LeNet5(nn.Module):
     """LeNet-5-Caffe: conv20(5x5)-pool-conv50(5x5)-pool-fc500-fc10 on 1x28x28."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1):
+    def __init__(self, num_classes: int = 10, *, in_channels: int = 1):
         super().__init__()
         check_int("num_classes", num_classes, low=1)
         self.in_channels = check_int("in_channels", in_channels, low=1)
@@ -102,14 +102,14 @@ class LeNet5(nn.Module):
         return self.fc2(x)
 
 
-def lenet5(num_classes: int = 10, in_channels: int = 1) -> LeNet5:
+def lenet5(num_classes: int = 10, *, in_channels: int = 1) -> LeNet5:
     """LeNet-5-Caffe, 431,080 parameters (the Han et al. 2015 / SNIP version).
 
     Example:
         >>> sum(p.numel() for p in lenet5().parameters())
         431080
     """
-    return LeNet5(num_classes, in_channels)
+    return LeNet5(num_classes, in_channels=in_channels)
 
 
 class ConvNet(nn.Module):
@@ -118,7 +118,7 @@ class ConvNet(nn.Module):
 
     WIDTHS = {2: (64,), 4: (64, 128), 6: (64, 128, 256)}
 
-    def __init__(self, depth: int = 2, num_classes: int = 10, in_channels: int = 3,
+    def __init__(self, depth: int = 2, *, num_classes: int = 10, in_channels: int = 3,
                  image_size: int = 32):
         super().__init__()
         if depth not in self.WIDTHS:
@@ -141,7 +141,7 @@ class ConvNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-def conv(depth: int = 2, num_classes: int = 10, in_channels: int = 3,
+def conv(depth: int = 2, *, num_classes: int = 10, in_channels: int = 3,
          image_size: int = 32) -> ConvNet:
     """Conv-2, Conv-4 or Conv-6 (lottery-ticket paper, CIFAR-10 by default).
 
@@ -151,7 +151,7 @@ def conv(depth: int = 2, num_classes: int = 10, in_channels: int = 3,
         >>> conv(4, in_channels=1, image_size=28)(torch.zeros(1, 1, 28, 28)).shape
         torch.Size([1, 10])
     """
-    return ConvNet(depth, num_classes, in_channels, image_size)
+    return ConvNet(depth, num_classes=num_classes, in_channels=in_channels, image_size=image_size)
 
 
 VGG_CONFIGS = {
@@ -164,7 +164,7 @@ VGG_CONFIGS = {
 class VGG(nn.Module):
     """CIFAR-style VGG with BatchNorm after every conv and one linear classifier."""
 
-    def __init__(self, depth: int = 16, num_classes: int = 10, width: float = 1.0,
+    def __init__(self, depth: int = 16, *, num_classes: int = 10, width: float = 1.0,
                  in_channels: int = 3, image_size: int = 32):
         super().__init__()
         if depth not in VGG_CONFIGS:
@@ -192,7 +192,7 @@ class VGG(nn.Module):
         return self.classifier(self.pool(self.features(x)).flatten(1))
 
 
-def vgg(depth: int = 16, num_classes: int = 10, width: float = 1.0, in_channels: int = 3,
+def vgg(depth: int = 16, *, num_classes: int = 10, width: float = 1.0, in_channels: int = 3,
         image_size: int = 32) -> VGG:
     """CIFAR VGG-11 or VGG-16 with BatchNorm; ``width`` scales every conv.
 
@@ -203,7 +203,8 @@ def vgg(depth: int = 16, num_classes: int = 10, width: float = 1.0, in_channels:
         >>> sum(p.numel() for p in vgg(16).parameters())
         14724042
     """
-    return VGG(depth, num_classes, width, in_channels, image_size)
+    return VGG(depth, num_classes=num_classes, width=width, in_channels=in_channels,
+               image_size=image_size)
 
 
 class BasicBlock(nn.Module):
@@ -228,7 +229,7 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """CIFAR ResNet (He et al. 2016): 3 stages of 16/32/64 channels, 6n+2 layers."""
 
-    def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3,
+    def __init__(self, depth: int = 20, *, num_classes: int = 10, in_channels: int = 3,
                  image_size: int = 32):
         super().__init__()
         if check_int("depth", depth, low=8, hint="6n+2: 20, 32, 44, 56, 110") % 6 != 2:
@@ -257,7 +258,7 @@ class ResNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-def resnet(depth: int = 20, num_classes: int = 10, in_channels: int = 3,
+def resnet(depth: int = 20, *, num_classes: int = 10, in_channels: int = 3,
            image_size: int = 32) -> ResNet:
     """CIFAR ResNet-20 / ResNet-56 (1x1 projection shortcuts where shapes change).
 
@@ -265,14 +266,14 @@ def resnet(depth: int = 20, num_classes: int = 10, in_channels: int = 3,
         >>> resnet(20)(torch.zeros(1, 3, 32, 32)).shape
         torch.Size([1, 10])
     """
-    return ResNet(depth, num_classes, in_channels, image_size)
+    return ResNet(depth, num_classes=num_classes, in_channels=in_channels, image_size=image_size)
 
 
 class ConvAutoencoder(nn.Module):
     """Convolutional autoencoder: ``encoder`` halves the resolution twice down to
     a ``bottleneck``-channel code; ``decoder`` mirrors it with transposed convs."""
 
-    def __init__(self, in_channels: int = 1, width: int = 16, bottleneck: int = 8,
+    def __init__(self, *, in_channels: int = 1, width: int = 16, bottleneck: int = 8,
                  image_size: int = 28):
         super().__init__()
         self.input_shape = (check_int("in_channels", in_channels, low=1),
@@ -295,7 +296,7 @@ class ConvAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-def autoencoder(in_channels: int = 1, width: int = 16, bottleneck: int = 8,
+def autoencoder(*, in_channels: int = 1, width: int = 16, bottleneck: int = 8,
                 image_size: int = 28) -> ConvAutoencoder:
     """A small conv autoencoder (reconstructs its input; train with MSE).
 
@@ -304,7 +305,8 @@ def autoencoder(in_channels: int = 1, width: int = 16, bottleneck: int = 8,
         >>> ae(torch.zeros(2, 1, 28, 28)).shape, ae.encoder(torch.zeros(2, 1, 28, 28)).shape
         (torch.Size([2, 1, 28, 28]), torch.Size([2, 8, 7, 7]))
     """
-    return ConvAutoencoder(in_channels, width, bottleneck, image_size)
+    return ConvAutoencoder(in_channels=in_channels, width=width, bottleneck=bottleneck,
+                           image_size=image_size)
 
 
 def prunable(model: nn.Module) -> list[tuple[str, nn.Module]]:

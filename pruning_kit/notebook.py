@@ -41,7 +41,7 @@ def say(text: str) -> None:
     _display(Markdown(text))
 
 
-def table(frame, formats=None, caption: str | None = None):
+def table(frame, formats=None, *, caption: str | None = None):
     """A pandas ``Styler`` of ``frame`` without its index, each column in its format.
 
     Args:
@@ -77,7 +77,7 @@ def table(frame, formats=None, caption: str | None = None):
     return styler.set_caption(caption) if caption else styler
 
 
-def show_table(frame, formats=None, caption: str | None = None) -> None:
+def show_table(frame, formats=None, *, caption: str | None = None) -> None:
     """Show :func:`table` ``(frame, formats, caption)`` in the notebook.
 
     Example:
@@ -85,4 +85,4 @@ def show_table(frame, formats=None, caption: str | None = None) -> None:
         >>> show_table(pd.DataFrame({"bits": [8, 4]}))  # doctest: +ELLIPSIS
         <pandas.io.formats.style.Styler object at ...>
     """
-    _display(table(frame, formats, caption))
+    _display(table(frame, formats, caption=caption))

@@ -13,6 +13,8 @@ notebook for large, projector-friendly fonts.
 - :func:`weight_histogram`: distribution of weights with the pruned band shaded.
 - :func:`layer_sparsity_bars`: fraction pruned per layer (one or several methods).
 - :func:`mask_image`: a pruning mask shown as a black (kept) / white (pruned) image.
+- :func:`plot_heatmap` / :func:`plot_heatmaps`: accuracy over learning rate x weight
+  decay (``pk.sensitivity`` grids), the top cells marked and the 2-sigma ellipse drawn.
 
 Example:
     >>> import numpy as np, pruning_kit as pk
@@ -26,13 +28,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from ._checks import InvalidParameterError, check_int, check_number, check_fraction, check_choice
 
 __all__ = ["style", "plot", "mean_spread", "accuracy_vs_sparsity", "weight_histogram",
-           "layer_sparsity_bars", "mask_image", "close", "FIGSIZE", "SCALES", "SPREADS"]
+           "layer_sparsity_bars", "mask_image", "plot_heatmap", "plot_heatmaps", "close",
+           "FIGSIZE", "SCALES", "SPREADS"]
 
 FIGSIZE = (7.0, 4.5)
 SCALES = ("linear", "log", "symlog", "logit")
@@ -614,3 +618,144 @@ def mask_image(mask, axes=None, *, title: str | None = None, max_size: int = 400
     prefix = f"{title}: " if title else ""
     ax.set_title(f"{prefix}{100 * fraction:.1f}% of weights kept")
     return ax
+
+
+# --------------------------------------------------------------------------- sensitivity heatmaps
+
+def _cell_step(grid: np.ndarray) -> float:
+    """log10 change from one heatmap cell to the next (exact for log-spaced grids)."""
+    if len(grid) == 1:
+        return 1.0
+    return float(np.polyfit(np.arange(len(grid)), np.log10(grid), 1)[0])
+
+
+def _log_to_cell(grid: np.ndarray) -> Callable[[float], float]:
+    """Map a log10 value to heatmap cell coordinates (cell i spans [i, i + 1])."""
+    first, step = float(np.log10(grid[0])), _cell_step(grid)
+    return lambda v: 0.5 + (v - first) / step
+
+
+def plot_heatmap(frame, setting: str | None = None, *, ax=None, within=(0.005, 0.01),
+                 ellipse: bool = True, annot: bool = True, cmap: str = "viridis",
+                 vmin: float | None = None, vmax: float | None = None, title: str | None = None,
+                 legend: bool = True):
+    """Seaborn heatmap of accuracy over learning rate x weight decay, with the ellipse.
+
+    Cells within the first ``within`` of the best get a star, within the second
+    a dot; the 2-sigma ellipse of the configurations within ``max(within)`` is
+    drawn in grid coordinates (exact for log-spaced grids).
+
+    Args:
+        frame: the grid(s); pick one with ``setting`` when it holds several.
+        ax: matplotlib Axes to draw on (a new figure when None).
+        within: one or two accuracy tolerances for the markers.
+        ellipse: draw the confidence ellipse.
+        annot: write the accuracies in the cells.
+        cmap, vmin, vmax: colour scale (share vmin/vmax to compare plots).
+        title: defaults to the setting's name.
+        legend: explain the markers and the ellipse under the plot.
+
+    Returns:
+        the matplotlib Axes.
+
+    Example:
+        >>> import pandas as pd
+        >>> f = pd.DataFrame({"lr": [1e-3, 1e-2, 1e-3, 1e-2], "weight_decay": [1e-4, 1e-4, 1e-3, 1e-3],
+        ...                   "accuracy": [0.95, 0.95, 0.95, 0.5]})
+        >>> ax = plot_heatmap(f, title="toy")
+        >>> ax.get_title(), len(ax.patches)   # the ellipse is the one patch
+        ('toy', 1)
+        >>> close(ax)
+    """
+    import seaborn as sns
+    from matplotlib.patches import Ellipse as EllipsePatch
+
+    from .sensitivity import analysis
+
+    within = (within,) if isinstance(within, (int, float)) else tuple(within)
+    if not 1 <= len(within) <= 2:
+        raise InvalidParameterError(f"within must be one or two tolerances, got {within!r}")
+    within = tuple(sorted(check_fraction("within", w, high_open=True,
+                                         hint="an accuracy difference: 0.005 = 0.5 percentage "
+                                              "points") for w in within))
+    table = analysis.surface(frame, setting)
+    if ax is None:
+        _, ax = _pyplot().subplots(figsize=(1.0 + 0.9 * table.shape[1], 0.8 + 0.7 * table.shape[0]))
+    sns.heatmap(table * 100, ax=ax, annot=annot, fmt=".1f", cmap=cmap,
+                vmin=None if vmin is None else vmin * 100, vmax=None if vmax is None else vmax * 100,
+                cbar_kws={"label": "accuracy (%)"},
+                xticklabels=[f"{v:.0e}" for v in table.columns],
+                yticklabels=[f"{v:.0e}" for v in table.index])
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("weight decay")
+    lr_grid, wd_grid = np.array(table.columns, dtype=float), np.array(table.index, dtype=float)
+    to_x, to_y = _log_to_cell(lr_grid), _log_to_cell(wd_grid)   # rows run largest first
+    tops = [analysis.top_configs(frame, tolerance, setting=setting) for tolerance in within]
+    for tolerance, marker, top in zip(within, ["*", "."], tops):
+        if marker == ".":   # the dots mark only what the stars do not
+            top = top[~top.index.isin(tops[0].index)]
+        # markers sit in the cell's upper-right corner, clear of the written accuracy
+        ax.scatter([to_x(v) + 0.32 for v in np.log10(top.lr)],
+                   [to_y(v) - 0.3 for v in np.log10(top.weight_decay)],
+                   marker=marker, s=90 if marker == "*" else 40, color="white",
+                   edgecolors="black", linewidths=0.5, zorder=3,
+                   label=f"within {tolerance:.1%} of best")
+    if ellipse:
+        e = analysis.confidence_ellipse(frame, within[-1], setting=setting)
+        # the covariance in cell units (y runs downwards), redrawn from its eigenvectors
+        scale = np.diag([1 / _cell_step(lr_grid), 1 / _cell_step(wd_grid)])
+        values, vectors = np.linalg.eigh(scale @ e.covariance @ scale)
+        values = np.clip(values, 0, None)
+        angle = math.degrees(math.atan2(vectors[1, 1], vectors[0, 1]))
+        ax.add_patch(EllipsePatch((to_x(e.center[0]), to_y(e.center[1])),
+                                  2 * e.n_std * math.sqrt(values[1]),
+                                  2 * e.n_std * math.sqrt(values[0]), angle=angle, fill=False,
+                                  edgecolor="red", linewidth=2, zorder=4,
+                                  label=f"{e.mass:.2%} ellipse"))
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.18), fontsize="small", frameon=False,
+                  ncol=2)
+    if title is None:
+        title = (str(setting) if setting is not None
+                 else str(frame.setting.iloc[0]) if "setting" in frame.columns else "")
+    ax.set_title(title)
+    return ax
+
+
+def plot_heatmaps(frame, settings: Iterable[str] | None = None, *, ncols: int = 3,
+                  within=(0.005, 0.01), shared_scale: bool = False, **kwargs):
+    """One :func:`plot_heatmap` per setting, side by side; returns the Figure.
+
+    The legend is drawn under the first plot only; ``shared_scale=True`` gives
+    all plots one colour scale.
+
+    Example:
+        >>> import pandas as pd
+        >>> f = pd.DataFrame({"setting": ["base"] * 2 + ["pruned"] * 2,
+        ...                   "lr": [1e-3, 1e-2] * 2, "weight_decay": 1e-4,
+        ...                   "accuracy": [0.9, 0.5, 0.8, 0.79]})
+        >>> fig = plot_heatmaps(f)
+        >>> [ax.get_title() for ax in fig.axes if ax.get_title()]
+        ['base', 'pruned']
+        >>> close(fig.axes[0])
+    """
+    from .sensitivity import analysis
+
+    settings = analysis.settings(frame) if settings is None else list(settings)
+    check_int("ncols", ncols, low=1)
+    ncols = min(ncols, len(settings))
+    nrows = -(-len(settings) // ncols)
+    n_lr, n_wd = frame.lr.nunique(), frame.weight_decay.nunique()
+    fig, axes = _pyplot().subplots(nrows, ncols, squeeze=False,
+                             figsize=(ncols * (1.5 + 0.9 * n_lr), nrows * (1.3 + 0.7 * n_wd)))
+    if shared_scale:
+        kwargs.setdefault("vmin", float(frame.accuracy.min()))
+        kwargs.setdefault("vmax", float(frame.accuracy.max()))
+    for i, (ax, s) in enumerate(zip(axes.flat, settings)):
+        plot_heatmap(frame, s, ax=ax, within=within, legend=(i == 0), **kwargs)
+    for ax in list(axes.flat)[len(settings):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+

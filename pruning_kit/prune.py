@@ -27,6 +27,13 @@ Only the weights of ``nn.Linear`` and ``nn.Conv2d`` layers are pruned
 (``pk.models.prunable``); biases never are. ``rates={"fc3": 0.1}`` gives a
 layer its own sparsity (the papers prune the output layer less).
 
+One rule for the scope: every function that takes ``scope`` (here, and
+``pk.lottery.imp``) defaults to ``"global"``, one ranking over all the
+layers in scope, as ``torch.nn.utils.prune.global_unstructured`` and SNIP do;
+layer-by-layer pruning is asked for by name, ``scope="local"``. Options are
+keyword-only: the model and the one quantity (``sparsity``, ``rate``,
+``target``) may be positional.
+
 Example:
     >>> import pruning_kit as pk
     >>> model = pk.models.lenet_300_100()
@@ -218,7 +225,7 @@ def _prepare(model, sparsity, scope, rates):
 # ---------------------------------------------------------------------------- pruning
 
 
-def magnitude(model: nn.Module, sparsity: float, scope: str = "global", *,
+def magnitude(model: nn.Module, sparsity: float, *, scope: str = "global",
               rates: dict | None = None) -> nn.Module:
     """Prune the weights with the smallest ``abs(weight)`` (Han et al. 2015).
 
@@ -256,7 +263,7 @@ def magnitude(model: nn.Module, sparsity: float, scope: str = "global", *,
     return model
 
 
-def magnitude_step(model: nn.Module, rate: float, scope: str = "local", *,
+def magnitude_step(model: nn.Module, rate: float, *, scope: str = "global",
                    rates: dict | None = None) -> nn.Module:
     """Prune a fraction ``rate`` of the weights that remain, by magnitude.
 
@@ -267,8 +274,9 @@ def magnitude_step(model: nn.Module, rate: float, scope: str = "local", *,
     Args:
         model: the network (pruned or not), changed in place.
         rate: fraction of the remaining weights to prune, in [0, 1].
-        scope: ``"local"`` (each layer loses ``rate`` of its remaining weights)
-            or ``"global"`` (one threshold over the layers not in ``rates``).
+        scope: ``"global"`` (one threshold over the layers not in ``rates``) or
+            ``"local"`` (each layer loses ``rate`` of its remaining weights, as the
+            lottery-ticket paper prunes LeNet).
         rates: ``{layer name: rate}`` for layers pruned at their own rate
             (the lottery-ticket paper prunes the output layer at half the rate).
 
@@ -279,7 +287,7 @@ def magnitude_step(model: nn.Module, rate: float, scope: str = "local", *,
         >>> import pruning_kit as pk
         >>> model = pk.models.lenet_300_100()
         >>> for _ in range(2):
-        ...     _ = magnitude_step(model, 0.2, rates={"fc3": 0.1})
+        ...     _ = magnitude_step(model, 0.2, scope="local", rates={"fc3": 0.1})
         >>> {name: round(1 - s, 4) for name, s in layer_sparsity(model).items()}
         {'fc1': 0.64, 'fc2': 0.64, 'fc3': 0.81}
     """
@@ -296,7 +304,7 @@ def magnitude_step(model: nn.Module, rate: float, scope: str = "local", *,
     return model
 
 
-def random(model: nn.Module, sparsity: float, scope: str = "local", seed: int = 0, *,
+def random(model: nn.Module, sparsity: float, *, scope: str = "global", seed: int = 0,
            rates: dict | None = None) -> nn.Module:
     """Prune weights chosen uniformly at random (the baseline every method must beat).
 
@@ -307,7 +315,8 @@ def random(model: nn.Module, sparsity: float, scope: str = "local", seed: int = 
     Args:
         model: any ``nn.Module`` with ``nn.Linear``/``nn.Conv2d`` layers.
         sparsity: target fraction of pruned weights, in [0, 1].
-        scope: ``"local"`` (default, ``sparsity`` in every layer) or ``"global"``.
+        scope: ``"global"`` (one draw over all prunable layers) or ``"local"``
+            (exactly ``sparsity`` in every layer).
         seed: seed of the random choice.
         rates: ``{layer name: sparsity}`` overrides, as in :func:`magnitude`.
 
@@ -316,8 +325,8 @@ def random(model: nn.Module, sparsity: float, scope: str = "local", seed: int = 
 
     Example:
         >>> import pruning_kit as pk
-        >>> a = random(pk.models.lenet_300_100(), 0.9, seed=1)
-        >>> b = random(pk.models.lenet_300_100(), 0.9, seed=1)
+        >>> a = random(pk.models.lenet_300_100(), 0.9, scope="local", seed=1)
+        >>> b = random(pk.models.lenet_300_100(), 0.9, scope="local", seed=1)
         >>> torch.equal(a.fc2.weight_mask, b.fc2.weight_mask), layer_sparsity(a)["fc3"]
         (True, 0.9)
     """
@@ -342,7 +351,7 @@ def _check_batch(inputs, targets, where: str = "") -> None:
 
 
 def snip_scores(model: nn.Module, inputs: torch.Tensor | None = None,
-                targets: torch.Tensor | None = None, loss_fn: Callable = F.cross_entropy, *,
+                targets: torch.Tensor | None = None, *, loss_fn: Callable = F.cross_entropy,
                 batches: Iterable | None = None) -> dict[str, torch.Tensor]:
     """SNIP connection sensitivity ``abs(dL/dw * w)`` of every prunable weight.
 
@@ -468,7 +477,7 @@ def snip(model: nn.Module, inputs: torch.Tensor | None = None,
     if sparsity is None:
         raise InvalidParameterError("snip needs sparsity=, the fraction of weights to prune in [0, 1]")
     layers, fraction, scope, _ = _prepare(model, sparsity, scope, None)
-    scores = snip_scores(model, inputs, targets, loss_fn, batches=batches)
+    scores = snip_scores(model, inputs, targets, loss_fn=loss_fn, batches=batches)
     _prune_groups(layers, _plan(layers, fraction, scope, {}), scores)
     return model
 
@@ -481,7 +490,7 @@ def layer_sparsity(model: nn.Module) -> dict[str, float]:
 
     Example:
         >>> import pruning_kit as pk
-        >>> layer_sparsity(magnitude(pk.models.lenet_300_100(), 0.5, "local"))
+        >>> layer_sparsity(magnitude(pk.models.lenet_300_100(), 0.5, scope="local"))
         {'fc1': 0.5, 'fc2': 0.5, 'fc3': 0.5}
     """
     out = {}
@@ -519,7 +528,7 @@ def masks(model: nn.Module) -> dict[str, torch.Tensor]:
 
     Example:
         >>> import pruning_kit as pk
-        >>> m = masks(magnitude(pk.models.lenet_300_100(), 0.75, "local"))
+        >>> m = masks(magnitude(pk.models.lenet_300_100(), 0.75, scope="local"))
         >>> {name: int(mask.sum()) for name, mask in m.items()}
         {'fc1': 58800, 'fc2': 7500, 'fc3': 250}
     """
@@ -647,8 +656,8 @@ class PruneStep:
 
 
 @uses_recipe(epochs="retrain_epochs")
-def iterative(model: nn.Module, train, target: float, steps: int = 3, retrain_epochs: int = 2,
-              *, scope: str = "global", rates: dict | None = None, lr: float = 1e-3,
+def iterative(model: nn.Module, train, target: float, *, steps: int = 3,
+              retrain_epochs: int = 2, scope: str = "global", rates: dict | None = None, lr: float = 1e-3,
               test=None, seed: int = 0, batch_size: int = 64, optimizer: str = "adam",
               weight_decay: float = 0.0, progress: bool = False,
               recipe: Recipe | None = None) -> list[PruneStep]:
@@ -672,8 +681,8 @@ def iterative(model: nn.Module, train, target: float, steps: int = 3, retrain_ep
         test: data to measure accuracy on after each step (optional).
         seed: seeds the shuffling of each retraining (``seed + step``).
         progress: show progress bars.
-        recipe: a :class:`pruning_kit.train.Recipe` (its ``epochs`` are the
-            retraining epochs per step) instead of those arguments.
+        recipe: a :class:`pruning_kit.train.Recipe`; the settings it gives
+            replace these defaults (its ``epochs`` are the retraining epochs per step).
 
     Returns:
         A list of :class:`PruneStep`, one per step.
@@ -702,7 +711,7 @@ def iterative(model: nn.Module, train, target: float, steps: int = 3, retrain_ep
 
     log = []
     for step in range(1, steps + 1):
-        magnitude(model, schedule(target, step), scope,
+        magnitude(model, schedule(target, step), scope=scope,
                   rates={name: schedule(rate, step) for name, rate in rates.items()})
         history = training.fit(model, train, epochs=retrain_epochs, lr=lr, optimizer=optimizer,
                                weight_decay=weight_decay, batch_size=batch_size,

@@ -76,14 +76,14 @@ class Comparison:
             return None
         return self.name_a if self.difference > 0 else self.name_b
 
-    def interval_text(self, unit: str = "points", scale: float = 100.0) -> str:
+    def interval_text(self, *, unit: str = "points", scale: float = 100.0) -> str:
         """``"95% CI +3.7 to +6.4 points, 1,000 paired test images"``."""
         what = {"paired bootstrap": "paired test images", "paired t over seeds": "seeds"}.get(
             self.method, "pairs")
         return (f"{100 * self.confidence:.0f}% CI {scale * self.low:+.1f} to "
                 f"{scale * self.high:+.1f} {unit}, {self.n:,} {what}")
 
-    def sentence(self, unit: str = "points", scale: float = 100.0) -> str:
+    def sentence(self, *, unit: str = "points", scale: float = 100.0) -> str:
         """What a lesson may say about the difference, with its interval.
 
         "A beats B by x points (95% CI ...)" when the interval excludes 0, else
@@ -96,7 +96,7 @@ class Comparison:
             >>> c.sentence()
             'no difference this run can detect between A and B (+1.0 points, 95% CI -0.4 to +2.4 points, 1,000 paired test images)'
         """
-        interval = self.interval_text(unit, scale)
+        interval = self.interval_text(unit=unit, scale=scale)
         if not self.detectable:
             return (f"no difference this run can detect between {self.name_a} and {self.name_b} "
                     f"({scale * self.difference:+.1f} {unit}, {interval})")

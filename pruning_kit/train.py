@@ -50,9 +50,13 @@ class Recipe:
     around instead of six keyword arguments. Every function that trains takes
     ``recipe=`` beside its own keyword arguments (``pk.train.fit``,
     ``pk.prune.iterative``, ``pk.lottery.imp``, ``pk.quant.deep_compress``,
-    ``pk.structured.alpha_prune``, ``pk.sensitivity.grid_search``, ...); giving
-    both a recipe and one of its settings is an error, so nothing is silently
-    overridden.
+    ``pk.structured.alpha_prune``, ``pk.sensitivity.grid_search``, ...).
+
+    A recipe overrides only the settings it was given: a setting left out
+    (``None``) keeps the default of the function the recipe is passed to, so
+    ``pk.lottery.imp(..., recipe=Recipe(lr=1e-3))`` trains ``imp``'s 10 epochs,
+    not ``fit``'s 5. Giving a setting both in the recipe and as a keyword
+    argument is an error, so nothing is silently overridden.
 
     Args:
         epochs: passes over the training data (>= 0).
@@ -66,32 +70,45 @@ class Recipe:
     Example:
         >>> import pruning_kit as pk
         >>> quick = Recipe(epochs=1, lr=2e-3)
+        >>> quick.given()
+        {'epochs': 1, 'lr': 0.002}
         >>> train, test = pk.data.load("digits")
         >>> model = pk.models.lenet_300_100(64)
         >>> len(fit(model, train, recipe=quick, progress=False).loss)
         1
-        >>> quick.replace(epochs=3).epochs, quick.epochs
-        (3, 1)
+        >>> quick.replace(epochs=3).epochs, quick.epochs, quick.optimizer is None
+        (3, 1, True)
         >>> Recipe(lr=0)
         Traceback (most recent call last):
         ...
         pruning_kit._checks.InvalidParameterError: lr must be a positive number, got 0
     """
 
-    epochs: int = 5
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    seed: int = 0
+    epochs: int | None = None
+    lr: float | None = None
+    optimizer: str | None = None
+    weight_decay: float | None = None
+    batch_size: int | None = None
+    seed: int | None = None
 
     def __post_init__(self):
-        check_int("epochs", self.epochs, low=0)
-        check_number("lr", self.lr, low=0, low_open=True)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_number("weight_decay", self.weight_decay, low=0)
-        check_int("batch_size", self.batch_size, low=1)
-        check_seed(self.seed)
+        if self.epochs is not None:
+            check_int("epochs", self.epochs, low=0)
+        if self.lr is not None:
+            check_number("lr", self.lr, low=0, low_open=True)
+        if self.optimizer is not None:
+            check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.weight_decay is not None:
+            check_number("weight_decay", self.weight_decay, low=0)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size, low=1)
+        if self.seed is not None:
+            check_seed(self.seed)
+
+    def given(self) -> dict:
+        """The settings this recipe sets, ``{name: value}`` (those left at ``None`` are not in it)."""
+        return {name: getattr(self, name) for name in RECIPE_FIELDS
+                if getattr(self, name) is not None}
 
     def replace(self, **changes) -> "Recipe":
         """A copy with some settings changed: ``recipe.replace(lr=1e-4)``."""
@@ -106,9 +123,13 @@ def uses_recipe(function=None, **names):
 
     The decorated function declares ``recipe=None`` (keyword-only) and its own
     keyword arguments for the settings. Called with a :class:`Recipe`, each
-    setting the function has is filled from the recipe; passing a setting
-    explicitly as well raises, and so does a recipe that changes a setting the
-    function has no use for (``qat_vs_ptq`` has no optimizer choice).
+    setting the recipe gives replaces the function's own default; the settings
+    it leaves out keep the function's defaults. Passing a setting explicitly
+    as well raises, and so does a recipe that gives a setting the function has
+    no use for (``qat_vs_ptq`` has no optimizer choice).
+
+    The wrapper's ``recipe_parameters`` maps each recipe field the function
+    takes to its parameter's name.
 
     Args:
         function: the function to wrap.
@@ -117,11 +138,13 @@ def uses_recipe(function=None, **names):
 
     Example:
         >>> @uses_recipe(epochs="rounds")
-        ... def train_toy(rounds=1, lr=0.1, seed=0, *, recipe=None):
+        ... def train_toy(*, rounds=1, lr=0.1, seed=7, recipe=None):
         ...     return rounds, lr, seed
-        >>> train_toy(recipe=Recipe(epochs=4, lr=0.5))
-        (4, 0.5, 0)
-        >>> train_toy(2, recipe=Recipe())
+        >>> train_toy(recipe=Recipe(epochs=4, lr=0.5))      # seed keeps train_toy's 7
+        (4, 0.5, 7)
+        >>> train_toy.recipe_parameters
+        {'epochs': 'rounds', 'lr': 'lr', 'seed': 'seed'}
+        >>> train_toy(rounds=2, recipe=Recipe(epochs=3))
         Traceback (most recent call last):
         ...
         pruning_kit._checks.InvalidParameterError: train_toy got both recipe= and rounds=; pass the setting in the recipe (recipe.replace(epochs=...)) or leave recipe out
@@ -134,34 +157,37 @@ def uses_recipe(function=None, **names):
     unknown = set(names) - set(RECIPE_FIELDS)
     if unknown:
         raise TypeError(f"{sorted(unknown)} are not Recipe fields {RECIPE_FIELDS}")
-    mapping = {f: names.get(f, f) for f in RECIPE_FIELDS}
-    defaults = Recipe()
+    parameters = {f: names.get(f, f) for f in RECIPE_FIELDS
+                  if names.get(f, f) in signature.parameters}
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        # Calls go through __wrapped__ (functools' name for the undecorated function), so a
+        # test can stand in for the training and see exactly which settings arrive.
+        inner = wrapper.__wrapped__
         bound = signature.bind(*args, **kwargs)
         recipe = bound.arguments.get("recipe")
         if recipe is None:
-            return function(*args, **kwargs)
+            return inner(*args, **kwargs)
         if not isinstance(recipe, Recipe):
             raise InvalidParameterError(f"recipe must be a pk.train.Recipe, got "
                                         f"{type(recipe).__name__}")
-        for field_name, parameter in mapping.items():
-            value = getattr(recipe, field_name)
-            if parameter in signature.parameters:
-                if parameter in bound.arguments:
-                    raise InvalidParameterError(
-                        f"{function.__name__} got both recipe= and {parameter}=; pass the "
-                        f"setting in the recipe (recipe.replace({field_name}=...)) or leave "
-                        f"recipe out")
-                bound.arguments[parameter] = value
-            elif value != getattr(defaults, field_name):
+        for field_name, value in recipe.given().items():
+            parameter = parameters.get(field_name)
+            if parameter is None:
                 raise InvalidParameterError(
-                    f"recipe sets {field_name}={value!r}, which {function.__name__} does not use; "
-                    f"keep it at {getattr(defaults, field_name)!r}")
+                    f"recipe sets {field_name}={value!r}, which {function.__name__} does not "
+                    f"use; leave it out of the recipe (recipe.replace({field_name}=None))")
+            if parameter in bound.arguments:
+                raise InvalidParameterError(
+                    f"{function.__name__} got both recipe= and {parameter}=; pass the "
+                    f"setting in the recipe (recipe.replace({field_name}=...)) or leave "
+                    f"recipe out")
+            bound.arguments[parameter] = value
         bound.arguments["recipe"] = None
-        return function(*bound.args, **bound.kwargs)
+        return inner(*bound.args, **bound.kwargs)
 
+    wrapper.recipe_parameters = parameters
     return wrapper
 
 
@@ -263,9 +289,9 @@ def _make_schedule(name, optimizer, epochs):
 
 
 @uses_recipe
-def fit(model: nn.Module, train, epochs: int = 5, lr: float = 1e-3, optimizer: str = "adam",
+def fit(model: nn.Module, train, *, epochs: int = 5, lr: float = 1e-3, optimizer: str = "adam",
         weight_decay: float = 0.0, batch_size: int = 64, seed: int = 0, progress: bool = True,
-        *, momentum: float = 0.9, schedule: str | None = None, loss="cross_entropy",
+        momentum: float = 0.9, schedule: str | None = None, loss="cross_entropy",
         val=None, eval_every: int | None = None, iterations: int | None = None,
         callbacks: Iterable[Callable] = (), threads: int | None = 1,
         recipe: Recipe | None = None) -> History:
@@ -292,8 +318,8 @@ def fit(model: nn.Module, train, epochs: int = 5, lr: float = 1e-3, optimizer: s
             (and once with iteration 0 before the first).
         threads: PyTorch threads while training (1 is fastest for small nets
             on a laptop; ``None`` keeps the current setting).
-        recipe: a :class:`Recipe` giving epochs, lr, optimizer, weight_decay,
-            batch_size and seed at once (instead of those arguments).
+        recipe: a :class:`Recipe`; the settings it gives (epochs, lr,
+            optimizer, weight_decay, batch_size, seed) replace these defaults.
 
     Example:
         >>> import pruning_kit as pk
@@ -384,7 +410,7 @@ def _measure(model, data, loss_fn, classify, batch_size=1000) -> dict:
     return {"loss": total / n, "accuracy": correct / n if classify else float("nan")}
 
 
-def evaluate(model: nn.Module, data, batch_size: int = 1000, *, threads: int | None = 1) -> float:
+def evaluate(model: nn.Module, data, *, batch_size: int = 1000, threads: int | None = 1) -> float:
     """Top-1 accuracy of ``model`` on ``data``, a float in [0, 1].
 
     The model is evaluated in eval mode and put back in the mode it was in.
@@ -400,7 +426,7 @@ def evaluate(model: nn.Module, data, batch_size: int = 1000, *, threads: int | N
         return _measure(model, data, _loss_fn("cross_entropy"), True, batch_size)["accuracy"]
 
 
-def correct(model: nn.Module, data, batch_size: int = 1000, *,
+def correct(model: nn.Module, data, *, batch_size: int = 1000,
             threads: int | None = 1) -> torch.Tensor:
     """Which test examples ``model`` classifies correctly: a bool tensor, one entry per example.
 
@@ -427,7 +453,7 @@ def correct(model: nn.Module, data, batch_size: int = 1000, *,
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.bool)
 
 
-def evaluate_loss(model: nn.Module, data, loss="cross_entropy", batch_size: int = 1000, *,
+def evaluate_loss(model: nn.Module, data, *, loss="cross_entropy", batch_size: int = 1000,
                   threads: int | None = 1) -> float:
     """Mean loss of ``model`` on ``data`` (``loss="reconstruction"`` for autoencoders).
 

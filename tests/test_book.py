@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser import CHROMIUM_FLAGS, chromium  # noqa: F401  (the fixture, shared)
+from browser_support import CHROMIUM_FLAGS, chromium  # noqa: F401  (the fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))

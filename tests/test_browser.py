@@ -20,34 +20,17 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 
+from browser_support import CHROMIUM_FLAGS, chromium  # noqa: F401 (the fixture)
 from local_server import stop
-from pruning_kit.course.apt import apt_install
 from pruning_kit.course.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "lessons" / "demo_live.ipynb"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
 START_TIMEOUT_S = 60      # Voilà listening
 RUN_TIMEOUT_S = 120       # the notebook has trained the network and shown the explorer
 UPDATE_TIMEOUT_S = 30     # the kernel has answered a slider move
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """Path of Debian's Chromium, installed with apt-get when missing (needs root)."""
-    if os.path.exists(CHROMIUM):
-        return CHROMIUM
-    reason = apt_install("chromium")
-    if reason:
-        pytest.skip(f"Chromium is not at {CHROMIUM}: {reason}")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"apt-get installed chromium, but not at {CHROMIUM}")
-    return CHROMIUM
 
 
 def listening(port: int) -> bool:

@@ -28,7 +28,7 @@ LESSONS = sorted(p.stem for p in (ROOT / "lessons").glob("*.ipynb") if re.match(
 ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb")
                      if p.stem == p.parent.name)
 DOCUMENTS = ("README.md", "syllabus.md", "glossary.md", "further_reading.md")
-# the terms the course promises to define (issue 13, "For the instructor")
+# the terms the course promises to define (the glossary, for the instructor)
 REQUIRED_TERMS = ("sparsity", "density", "pruning-rate", "compression-ratio", "macs", "ptq", "qat",
                   "ste", "ticket", "lottery-ticket", "rewinding", "saliency",
                   "structured-vs-unstructured", "per-channel", "zero-point", "scale",

@@ -1,7 +1,15 @@
 """The package keeps its shape: the library apart from the course machinery, one home per idea.
 
-- ``import pruning_kit`` (and every library module) loads no grading software;
+The rules between modules are import-linter contracts in ``pyproject.toml``
+(``[tool.importlinter]``), run here with ``lint-imports``:
+
 - no library module imports ``pruning_kit.course``;
+- the library imports no grading or serving software (nbgrader, nbclient, voila, jupyterhub);
+- the compression library never imports the live explorers.
+
+What import-linter cannot say (it sees modules, not names or running code) is checked here:
+
+- ``import pruning_kit`` (and every library module) loads no grading software when it runs;
 - no module imports another module's private name, except from ``_checks``;
 - the shared argument checks are not written again in a module;
 - every public name of the design's API contract imports;
@@ -9,9 +17,12 @@
 """
 
 import ast
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -70,11 +81,48 @@ def test_importing_the_library_loads_no_grading_or_serving_software():
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
-def test_no_library_module_imports_the_course_machinery():
-    offenders = [(module_name(p), mod) for p in library_modules() for mod, name in imports(p)
-                 if mod.startswith("pruning_kit.course")
-                 or (mod == "pruning_kit" and name == "course")]
-    assert not offenders
+def lint_imports(root):
+    """Run import-linter on the package under ``root`` with ``root``'s pyproject.toml."""
+    command = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(command), "--no-cache", "--no-logo"], cwd=root,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+
+
+def contract_names():
+    return [contract["name"] for contract
+            in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]]
+
+
+def test_import_contracts_hold():
+    done = lint_imports(REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in contract_names():
+        assert f"{name} KEPT" in done.stdout, done.stdout
+
+
+PLANTED = [
+    ("pruning_kit/prune.py", "from .course import checks",
+     "The library never imports the course machinery"),
+    ("pruning_kit/widgets/bits.py", "def _grade():\n    import nbgrader",
+     "The library loads no grading or serving software"),
+    ("pruning_kit/quant/uniform.py", "from ..widgets import bits",
+     "The compression library never imports the live explorers"),
+]
+
+
+@pytest.mark.parametrize("path,line,contract", PLANTED, ids=[c for _, _, c in PLANTED])
+def test_import_contracts_fail_on_a_planted_forbidden_import(tmp_path, path, line, contract):
+    assert contract in contract_names()
+    shutil.copytree(PACKAGE, tmp_path / "pruning_kit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    assert lint_imports(tmp_path).returncode == 0
+    planted = tmp_path / path
+    planted.write_text(planted.read_text() + "\n" + line + "\n")
+    done = lint_imports(tmp_path)
+    assert done.returncode != 0
+    assert f"{contract} BROKEN" in done.stdout, done.stdout
+    assert done.stdout.count("BROKEN") == 1, done.stdout
 
 
 def test_private_names_cross_module_borders_only_from_checks():

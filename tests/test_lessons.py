@@ -125,7 +125,7 @@ def execute(path: Path, workdir: Path, monkeypatch, *, parameters: dict | None =
 @pytest.mark.parametrize("name", REQUIRED + (DEMO,))
 def test_required_lesson_exists(name):
     path = LESSONS_DIR / f"{name}.ipynb"
-    assert path.is_file(), f"lessons/{name}.ipynb is missing (issue 6 requires it)"
+    assert path.is_file(), f"lessons/{name}.ipynb is missing (the course map in README.md lists it)"
 
 
 def test_the_glob_finds_the_lessons():
@@ -309,13 +309,10 @@ assert bnn_acc > 0.85
 assert same and ok
 assert report.macs_ratio > 3 and 0.45 < report.params_removed < 0.55
 assert ft_acc >= dense_acc - 0.02
-# unstructured sparsity does not speed up dense kernels; structured pruning does (CPU time, steady)
-assert ms["dense"] / ms["unstructured"] < 1.3
-assert ms["dense"] / ms["structured"] > 1.5
-# the tutorial's VGG-16 at ~35% of the parameters: faster where arithmetic dominates, less so where
-# per-layer costs do
+# the same nonzero weights unstructured and structured; the tutorial's VGG-16 at ~35% of the
+# parameters (the speed-ups these models give are timed by benchmarks/lesson05_speedups.py)
+assert speed["nonzero params"].iloc[1] == speed["nonzero params"].iloc[2]
 assert abs(full["parameters kept"] - 0.35) < 0.03
-assert full["speed-up"] > 1.5 and tiny1["speed-up"] < full["speed-up"]
 # alpha schedule: far better than the one-shot cut; freezing the pretrained weights adapts less
 assert alpha_mse < cut_mse / 3 and frozen_mse > alpha_mse
 assert resnet_report.macs_ratio > 3

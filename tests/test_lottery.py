@@ -23,7 +23,8 @@ QUICK = dict(epochs=1, lr=2e-3, val_size=200, eval_every=5)
 
 def test_rounds_prune_rate_of_remaining_with_output_layer_at_half(digits):
     train, test = digits
-    rounds = pk.lottery.imp(small_model, train, test, rounds=3, rate=0.2, **QUICK)
+    rounds = pk.lottery.imp(small_model, train, test, rounds=3, rate=0.2, scope="local",
+                            **QUICK)
     assert [r.round for r in rounds] == [0, 1, 2, 3]
     assert [r.kind for r in rounds] == ["dense", "ticket", "ticket", "ticket"]
     assert all(float(m.min()) == 1.0 for m in rounds[0].masks.values())
@@ -61,7 +62,7 @@ def manual_training(model, part, val, seed):
 @pytest.mark.parametrize("rewind_iteration", [0, 7])
 def test_ticket_is_rewound_to_iteration_k_and_masked(digits, rewind_iteration):
     train, test = digits
-    rounds = pk.lottery.imp(small_model, train, test, rounds=1, seed=5,
+    rounds = pk.lottery.imp(small_model, train, test, rounds=1, seed=5, scope="local",
                             rewind_iteration=rewind_iteration, **QUICK)
     part, val = pk.lottery.split_validation(train, 200)
     # round 0 by hand, remembering the weights at iteration k
@@ -79,7 +80,7 @@ def test_ticket_is_rewound_to_iteration_k_and_masked(digits, rewind_iteration):
     assert rounds[0].early_stop_iteration == history.best_eval()["iteration"]
     assert rounds[0].accuracy == pk.train.evaluate(dense, test)
     # round 1 by hand: prune 20% of each layer (10% of the output layer), rewind, retrain
-    pk.prune.magnitude_step(dense, 0.2, rates={"fc3": 0.1})
+    pk.prune.magnitude_step(dense, 0.2, scope="local", rates={"fc3": 0.1})
     masks = pk.prune.masks(dense)
     assert all(torch.equal(masks[n], rounds[1].masks[n]) for n in LAYERS)
     ticket = small_model()
@@ -203,7 +204,8 @@ def test_winning_tickets_on_mnist5k(mnist5k):
     """
     train, test = mnist5k
     settings = dict(epochs=10, lr=1.2e-3)
-    rounds = pk.lottery.imp(pk.models.lenet_300_100, train, test, rounds=12, seed=0, **settings)
+    rounds = pk.lottery.imp(pk.models.lenet_300_100, train, test, rounds=12, seed=0,
+                            scope="local", **settings)
     assert rounds[7].remaining == pytest.approx(0.211, abs=0.002)
     assert rounds[12].remaining == pytest.approx(0.070, abs=0.002)
     dense = rounds[0].accuracy

@@ -186,7 +186,7 @@ def test_magnitude_step_prunes_rate_of_remaining():
     model = fresh(6)
     for _ in range(3):
         before = {n: int(m.sum()) for n, m in pk.prune.masks(model).items()}
-        pk.prune.magnitude_step(model, 0.2, rates={"fc3": 0.1})
+        pk.prune.magnitude_step(model, 0.2, scope="local", rates={"fc3": 0.1})
         after = {n: int(m.sum()) for n, m in pk.prune.masks(model).items()}
         for name in LAYERS:
             rate = 0.1 if name == "fc3" else 0.2
@@ -404,7 +404,7 @@ def test_finalize_bakes_masks_in():
 def test_sparsity_and_layer_sparsity():
     model = fresh()
     assert pk.prune.sparsity(model) == 0.0
-    pk.prune.magnitude(model, 0.5, "local", rates={"fc1": 0.9})
+    pk.prune.magnitude(model, 0.5, scope="local", rates={"fc1": 0.9})
     expected = (0.9 * 235200 + 0.5 * 30000 + 0.5 * 1000) / 266200
     assert pk.prune.sparsity(model) == pytest.approx(expected, abs=1e-9)
     assert pk.prune.layer_sparsity(model) == {"fc1": 0.9, "fc2": 0.5, "fc3": 0.5}

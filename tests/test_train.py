@@ -136,12 +136,90 @@ def test_a_recipe_fills_renamed_settings_and_refuses_conflicts():
                              recipe=pk.train.Recipe(epochs=1, lr=2e-3))
     assert len(log) == 1 and log[0].sparsity == pytest.approx(0.5, abs=1e-3)
     with pytest.raises(ValueError, match="got both recipe= and retrain_epochs="):
-        pk.prune.iterative(model, train, 0.5, retrain_epochs=1, recipe=pk.train.Recipe())
+        pk.prune.iterative(model, train, 0.5, retrain_epochs=1,
+                           recipe=pk.train.Recipe(epochs=2))
     with pytest.raises(ValueError, match="recipe sets optimizer='sgd', which qat_vs_ptq does "
                                          "not use"):
         pk.quant.qat_vs_ptq(model, train, test, recipe=pk.train.Recipe(optimizer="sgd"))
     with pytest.raises(TypeError, match="recipe must be a pk.train.Recipe"):
         pk.train.fit(model, train, recipe={"epochs": 1})
+
+
+def training_function(path):
+    module, name = path.split(".")
+    return getattr(getattr(pk, module), name)
+
+
+def arguments_received(function, monkeypatch, **kwargs):
+    """The arguments ``function``'s body receives (defaults filled in), without training."""
+    import inspect
+
+    body = function.__wrapped__
+    signature = inspect.signature(body)
+    received = {}
+
+    def record(*args, **keywords):
+        bound = signature.bind(*args, **keywords)
+        bound.apply_defaults()
+        received.update(bound.arguments)
+
+    monkeypatch.setattr(function, "__wrapped__", record)
+    try:
+        required = [p for p in signature.parameters.values() if p.default is p.empty]
+        function(*[f"<{p.name}>" for p in required if p.kind is p.POSITIONAL_OR_KEYWORD],
+                 **{p.name: f"<{p.name}>" for p in required if p.kind is p.KEYWORD_ONLY}, **kwargs)
+    finally:
+        monkeypatch.setattr(function, "__wrapped__", body)
+    return received
+
+
+ONE_SETTING = {"epochs": 13, "lr": 0.0123, "optimizer": "sgd", "weight_decay": 0.0123,
+               "batch_size": 13, "seed": 13}
+
+
+@pytest.mark.parametrize("path", TRAINING_FUNCTIONS)
+def test_a_recipe_with_one_setting_changes_only_that_setting(path, monkeypatch):
+    # The function's own defaults stay for every setting the recipe leaves out: a Recipe(lr=...)
+    # given to lottery.imp trains imp's 10 epochs, not the 5 a Recipe would otherwise carry.
+    function = training_function(path)
+    defaults = arguments_received(function, monkeypatch)
+    for setting, value in ONE_SETTING.items():
+        recipe = pk.train.Recipe(**{setting: value})
+        parameter = function.recipe_parameters.get(setting)
+        if parameter is None:   # a setting the function has no use for is refused, not ignored
+            assert setting not in defaults
+            with pytest.raises(ValueError, match=f"recipe sets {setting}="):
+                arguments_received(function, monkeypatch, recipe=recipe)
+            continue
+        received = arguments_received(function, monkeypatch, recipe=recipe)
+        changed = {name for name in defaults if received[name] != defaults[name]}
+        assert changed == {parameter}, (setting, changed)
+        assert received[parameter] == value
+        assert received == arguments_received(function, monkeypatch, **{parameter: value})
+
+
+@pytest.mark.parametrize("path", TRAINING_FUNCTIONS)
+def test_an_empty_recipe_changes_nothing(path, monkeypatch):
+    function = training_function(path)
+    assert pk.train.Recipe().given() == {}
+    assert (arguments_received(function, monkeypatch, recipe=pk.train.Recipe())
+            == arguments_received(function, monkeypatch))
+
+
+def test_imp_with_a_recipe_of_one_learning_rate_trains_its_own_ten_epochs(monkeypatch):
+    # the example that motivated the rule: the recipe's lr arrives at fit, imp's 10 epochs too
+    train, test = pk.data.load("digits")
+    seen = []
+    real_fit = pk.train.fit
+
+    def spy(model, data, **settings):
+        seen.append({k: settings[k] for k in ("epochs", "lr", "optimizer", "batch_size")})
+        return real_fit(model, data, **{**settings, "iterations": 1})
+
+    monkeypatch.setattr(pk.lottery, "fit", spy)
+    pk.lottery.imp(lambda: pk.models.lenet_300_100(64), train, test, rounds=1, val_size=200,
+                   recipe=pk.train.Recipe(lr=5e-4))
+    assert seen == [{"epochs": 10, "lr": 5e-4, "optimizer": "adam", "batch_size": 64}] * 2
 
 
 @pytest.mark.parametrize("bad,match", [({"epochs": -1}, "epochs must be a non-negative int"),
@@ -152,3 +230,4 @@ def test_a_recipe_checks_its_settings(bad, match):
     with pytest.raises(ValueError, match=match):
         pk.train.Recipe(**bad)
     assert pk.train.Recipe().replace(epochs=7).epochs == 7
+    assert pk.train.Recipe(epochs=7).given() == {"epochs": 7}

@@ -277,12 +277,26 @@ def test_bits_explorer_snaps_weights_to_levels(bits):
     weight, dense = bits.weights["fc2"], bits._dense["fc2"]
     assert torch.allclose(weight.abs(), dense.abs().mean(1, keepdim=True).expand_as(weight))
     assert torch.equal(weight >= 0, dense >= 0)
+    # one affine bit would give the levels {0, max - min}, no sign: both schemes binarize
+    bits.update(bits=1, scheme="affine")
+    assert torch.equal(bits.weights["fc2"], weight)
+    for granularity, dim in (("per-tensor", None), ("per-channel", 0)):
+        bits.update(bits=1, granularity=granularity)
+        for name, binary in bits.weights.items():
+            expected = pk.quant.binary_approximation(bits._dense[name], dim=dim)
+            assert torch.equal(binary, expected), (granularity, name)
+            assert bool((binary < 0).any()), name                # the sign survives
 
 
 def test_bits_explorer_error_and_accuracy(bits):
     errors = [bits.update(bits=b, granularity="per-tensor", scheme="affine")["error"]
-              for b in range(1, 9)]
+              for b in range(2, 9)]
     assert all(a > b for a, b in zip(errors, errors[1:]))            # each bit helps
+    # one bit is another quantizer (sign x mean |w|): its error is ||w||^2 - n alpha^2 per layer
+    lost = sum(float((w.double() ** 2).sum() - w.numel() * w.double().abs().mean() ** 2)
+               for w in bits._dense.values())
+    total = sum(float((w.double() ** 2).sum()) for w in bits._dense.values())
+    assert bits.update(bits=1)["error"] == pytest.approx((lost / total) ** 0.5)
     assert errors[-1] < 0.02
     r8 = bits.update(bits=8)
     assert abs(r8["accuracy"] - bits.dense_accuracy) <= 0.01 and r8["compression"] == 4.0

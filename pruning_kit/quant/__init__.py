@@ -37,7 +37,7 @@ One module per idea; every public name is re-exported here, so
   ``pk.train.evaluate`` and ``pk.metrics.latency_ms`` take it) and
   :func:`onnx_model` (export, quantize, load in one call).
 - :mod:`~pruning_kit.quant.binarized`: one bit per weight. :func:`binarize`,
-  :class:`SignSTE`, :class:`BinaryLinear`, :class:`BinaryConv2d`,
+  :func:`binary_approximation` (sign times the mean magnitude), :class:`SignSTE`, :class:`BinaryLinear`, :class:`BinaryConv2d`,
   :func:`binarized_mlp`, :func:`clip_latent_weights`.
 - :mod:`~pruning_kit.quant.parametrization`: the parametrized weights that QAT
   and weight sharing train, found and baked in.
@@ -53,7 +53,7 @@ Example (affine quantization has its own in :mod:`~pruning_kit.quant.uniform`):
 """
 
 from .binarized import (BinaryConv2d, BinaryLinear, SignSTE, binarize, binarized_mlp,
-                        clip_latent_weights)
+                        binary_approximation, clip_latent_weights)
 from .deep_compression import (compressed_size, deep_compress, indices_from_relative,
                                relative_indices)
 from .huffman import HuffmanCode, huffman_code, huffman_decode, huffman_encode
@@ -72,7 +72,7 @@ __all__ = ["quantize_affine", "dequantize_affine", "quantize_symmetric",
            "kmeans_share", "share_weights", "unshare_weights", "SharedWeight", "relative_indices",
            "indices_from_relative",
            "compressed_size", "deep_compress", "int8", "SCHEMES", "INT8_METHODS", "MAX_BITS",
-           "binarize", "SignSTE", "BinaryLinear", "BinaryConv2d", "binarized_mlp",
+           "binarize", "binary_approximation", "SignSTE", "BinaryLinear", "BinaryConv2d", "binarized_mlp",
            "clip_latent_weights", "HuffmanCode", "huffman_code", "huffman_encode",
            "huffman_decode", "float_copy", "cpu_int8_features", "INT8_FLAGS", "export_onnx",
            "quantize_onnx", "OnnxModel", "onnx_model", "ONNX_QUANTIZATIONS"]

@@ -1,6 +1,9 @@
 """Binarized networks: one bit per weight (and optionally per activation).
 
 - :func:`binarize`: +1 where ``x >= 0``, else -1 (zero counts as positive).
+- :func:`binary_approximation`: ``alpha * binarize(x)`` with ``alpha`` the mean
+  absolute value, per tensor or per channel: the closest one-bit version of a
+  tensor in squared error (XNOR-Net's weight scale, Rastegari et al. 2016).
 - :class:`SignSTE`: ``binarize`` in the forward pass; the straight-through
   estimator in the backward pass lets the gradient through where
   ``|x| <= 1`` and cancels it elsewhere (Courbariaux, Hubara et al. 2016).
@@ -33,8 +36,8 @@ from torch import nn
 
 from .._checks import InvalidParameterError, check_int, check_model, check_number, check_tensor
 
-__all__ = ["binarize", "SignSTE", "BinaryLinear", "BinaryConv2d", "binarized_mlp",
-           "clip_latent_weights"]
+__all__ = ["binarize", "binary_approximation", "SignSTE", "BinaryLinear", "BinaryConv2d",
+           "binarized_mlp", "clip_latent_weights"]
 
 
 def binarize(x: torch.Tensor) -> torch.Tensor:
@@ -53,6 +56,47 @@ def binarize(x: torch.Tensor) -> torch.Tensor:
     """
     check_tensor("x", x, real=True)
     return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+
+def binary_approximation(x: torch.Tensor, *, dim: int | None = None) -> torch.Tensor:
+    """``alpha * binarize(x)``, ``alpha`` the mean of ``|x|``: one sign per entry, one scale.
+
+    Rastegari et al. (2016, XNOR-Net, Section 3.1) show that among ``alpha * B``
+    with ``B`` in {-1, +1}, ``B = sign(x)`` and ``alpha = mean(|x|)`` minimise
+    ``||x - alpha * B||^2``. This is what :class:`BinaryLinear` and
+    :class:`BinaryConv2d` compute with (there one ``alpha`` per output unit or
+    filter, ``dim=0``). It is the one-bit quantizer that keeps the sign: 1-bit
+    affine quantization has the levels {0, max - min} and symmetric quantization
+    has only 0.
+
+    Args:
+        x: a non-empty floating-point tensor without NaN or inf.
+        dim: ``None`` (one scale for the tensor) or the channel dimension (one
+            scale per slice along it).
+
+    Returns:
+        A new tensor with ``x``'s shape and dtype, holding ``±alpha``.
+
+    Example:
+        >>> binary_approximation(torch.tensor([-2.0, 0.5, 1.5]))    # alpha = 4 / 3
+        tensor([-1.3333,  1.3333,  1.3333])
+        >>> binary_approximation(torch.tensor([[1.0, -3.0], [0.5, 0.5]]), dim=0)
+        tensor([[ 2.0000, -2.0000],
+                [ 0.5000,  0.5000]])
+    """
+    check_tensor("x", x, floating=True, nonempty=True, finite=True)
+    magnitude = x.detach().abs()
+    if dim is None:
+        alpha = magnitude.mean()
+    else:
+        if x.dim() == 0:
+            raise InvalidParameterError(f"dim must be None for a 0-dimensional tensor (it has no "
+                                        f"channels), got {dim!r}")
+        dim = check_int("dim", dim, low=-x.dim(), high=x.dim() - 1,
+                        hint=f"a dimension of x, whose shape is {tuple(x.shape)}; or None") % x.dim()
+        others = [d for d in range(x.dim()) if d != dim]
+        alpha = magnitude.mean(dim=others, keepdim=True) if others else magnitude
+    return alpha * binarize(x.detach())
 
 
 class SignSTE(torch.autograd.Function):
@@ -223,8 +267,8 @@ class BinaryConv2d(nn.Module):
                 f"binarize_input={self.binarize_input}")
 
 
-def binarized_mlp(in_features: int = 784, hidden: tuple = (512, 512), num_classes: int = 10,
-                  *, binarize_activations: bool = True) -> nn.Sequential:
+def binarized_mlp(in_features: int = 784, *, hidden: tuple = (512, 512), num_classes: int = 10,
+                  binarize_activations: bool = True) -> nn.Sequential:
     """A binarized MLP: BNN (Courbariaux, Hubara et al. 2016) with XNOR-Net's weight scale.
 
     Every layer is a :class:`BinaryLinear` followed by ``BatchNorm1d``; hidden
@@ -274,7 +318,7 @@ def binarized_mlp(in_features: int = 784, hidden: tuple = (512, 512), num_classe
 
 
 @torch.no_grad()
-def clip_latent_weights(model: nn.Module, iteration: int = 0, bound: float = 1.0) -> None:
+def clip_latent_weights(model: nn.Module, iteration: int = 0, *, bound: float = 1.0) -> None:
     """Clamp the latent weights of every binary layer to [-bound, bound], in place.
 
     Latent weights beyond the STE window get no gradient, so without clipping

@@ -175,7 +175,7 @@ def compressed_size(model: nn.Module, *, index_bits: int = 5, huffman: bool = Fa
 
 
 @uses_recipe(epochs="retrain_epochs")
-def deep_compress(model: nn.Module, train, test, sparsity: float = 0.92, bits: int = 5, *,
+def deep_compress(model: nn.Module, train, test, sparsity: float = 0.92, *, bits: int = 5,
                   index_bits: int = 5, prune_steps: int = 1, retrain_epochs: int = 8,
                   finetune_epochs: int = 3,
                   lr: float = 1e-3, finetune_lr: float = 1e-4, scope: str = "global",
@@ -206,8 +206,8 @@ def deep_compress(model: nn.Module, train, test, sparsity: float = 0.92, bits: i
         scope: ``"global"`` or ``"local"`` pruning.
         seed: seeds the shuffling of the retraining.
         progress: show progress bars.
-        recipe: a :class:`pruning_kit.train.Recipe` for the retraining after pruning
-            (its epochs, lr and seed).
+        recipe: a :class:`pruning_kit.train.Recipe` for the retraining after pruning:
+            the epochs, lr and seed it gives replace these defaults.
         return_model: also return the final (shared) model.
 
     Returns:

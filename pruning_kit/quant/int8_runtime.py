@@ -160,7 +160,7 @@ def int8(model: nn.Module, calibration_data=None, *, method: str = "auto") -> nn
     """
     check_model(model)
     check_choice("method", method, INT8_METHODS)
-    batches = None if calibration_data is None else calibration_batches(calibration_data, 256)
+    batches = None if calibration_data is None else calibration_batches(calibration_data, batch_size=256)
     has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
     if method == "static" and batches is None:
         raise InvalidParameterError(

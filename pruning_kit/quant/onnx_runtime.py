@@ -171,7 +171,7 @@ def quantize_onnx(path, out_path, *, method: str = "dynamic", calibration_data=N
     if method == "static" and calibration_data is None:
         raise InvalidParameterError("method='static' needs calibration_data to fix the activation "
                                     "ranges; use method='dynamic' to quantize without data")
-    batches = None if calibration_data is None else calibration_batches(calibration_data, 128)
+    batches = None if calibration_data is None else calibration_batches(calibration_data, batch_size=128)
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

@@ -31,7 +31,7 @@ from torch import nn
 __all__ = ["find_parametrization", "bake_parametrization", "baked_copy"]
 
 
-def find_parametrization(module: nn.Module, kind: type, name: str = "weight"):
+def find_parametrization(module: nn.Module, kind: type, *, name: str = "weight"):
     """The first parametrization of type ``kind`` on ``module.<name>``, or ``None``.
 
     Args:
@@ -52,7 +52,7 @@ def find_parametrization(module: nn.Module, kind: type, name: str = "weight"):
     return None
 
 
-def bake_parametrization(module: nn.Module, name: str = "weight") -> None:
+def bake_parametrization(module: nn.Module, *, name: str = "weight") -> None:
     """``remove_parametrizations(leave_parametrized=True)`` that is safe on a deep copy.
 
     A deep copy of a parametrized module shares its generated class, and removing a
@@ -77,7 +77,7 @@ def bake_parametrization(module: nn.Module, name: str = "weight") -> None:
     parametrize.remove_parametrizations(module, name, leave_parametrized=True)
 
 
-def baked_copy(model: nn.Module, kind, name: str = "weight") -> nn.Module:
+def baked_copy(model: nn.Module, kind, *, name: str = "weight") -> nn.Module:
     """A copy of ``model`` whose ``name`` tensors parametrized only by ``kind`` are baked in.
 
     Every module whose ``name`` parametrizations are all instances of
@@ -105,5 +105,5 @@ def baked_copy(model: nn.Module, kind, name: str = "weight") -> nn.Module:
     for module in plain.modules():
         if parametrize.is_parametrized(module, name) and all(
                 isinstance(p, kind) for p in getattr(module.parametrizations, name)):
-            bake_parametrization(module, name)
+            bake_parametrization(module, name=name)
     return plain

@@ -114,7 +114,7 @@ class ActivationQuantizer(nn.Module):
         tensor([0., 1., 3.])
     """
 
-    def __init__(self, bits: int, momentum: float = 0.1):
+    def __init__(self, bits: int, *, momentum: float = 0.1):
         super().__init__()
         self.bits, self.momentum, self.observing = bits, momentum, False
         self.register_buffer("low", torch.tensor(math.inf))
@@ -151,7 +151,7 @@ def _add_input_quantizers(model: nn.Module, bits: int) -> None:
             layer.register_forward_pre_hook(_quantize_input)
 
 
-def calibration_batches(data, batch_size: int = 256) -> list:
+def calibration_batches(data, *, batch_size: int = 256) -> list:
     """Image batches from calibration data, to observe activation ranges on.
 
     Args:
@@ -196,7 +196,7 @@ def _calibrate(model: nn.Module, data, batch_size: int = 500) -> None:
         q.observing = True
     try:
         with torch.no_grad(), num_threads(1):
-            for images in calibration_batches(data, batch_size):
+            for images in calibration_batches(data, batch_size=batch_size):
                 model(images)
     finally:
         for q in quantizers:
@@ -207,7 +207,7 @@ def _calibrate(model: nn.Module, data, batch_size: int = 500) -> None:
 # post-training: weight-only simulation, calibrated activations
 
 
-def fake_quantize_model(model: nn.Module, bits: int, per_channel: bool = True, *,
+def fake_quantize_model(model: nn.Module, bits: int, *, per_channel: bool = True,
                         scheme: str = "affine", activation_bits: int | None = None,
                         calibration_data=None) -> nn.Module:
     """A copy of ``model`` whose Linear/Conv2d weights take only ``2**bits`` values.
@@ -301,7 +301,7 @@ class FakeQuantizer(nn.Module):
         tensor([0., 0., 1., 1.])
     """
 
-    def __init__(self, bits: int, scheme: str = "affine", dim: int | None = 0):
+    def __init__(self, bits: int, *, scheme: str = "affine", dim: int | None = 0):
         super().__init__()
         self.bits, self.scheme, self.dim = bits, scheme, dim
 
@@ -312,7 +312,7 @@ class FakeQuantizer(nn.Module):
         return f"bits={self.bits}, scheme={self.scheme!r}, dim={self.dim}"
 
 
-def prepare_qat(model: nn.Module, bits: int, per_channel: bool = True, *,
+def prepare_qat(model: nn.Module, bits: int, *, per_channel: bool = True,
                 scheme: str = "affine", activation_bits: int | None = None) -> nn.Module:
     """A copy of ``model`` ready for quantization-aware training (QAT).
 
@@ -357,7 +357,7 @@ def prepare_qat(model: nn.Module, bits: int, per_channel: bool = True, *,
                                         "pk.prune.finalize(model) (or convert_qat) first")
     qat = prune.clone(model)
     for _, layer in prunable(qat):
-        parametrize.register_parametrization(layer, "weight", FakeQuantizer(bits, scheme, dim))
+        parametrize.register_parametrization(layer, "weight", FakeQuantizer(bits, scheme=scheme, dim=dim))
     if activation_bits is not None:
         _add_input_quantizers(qat, activation_bits)
     return qat
@@ -402,8 +402,9 @@ def qat_vs_ptq(model: nn.Module, train, test, bits=(8, 4, 2), *, activations: bo
         epochs, lr, seed: the QAT fine-tuning (Adam).
         per_channel, scheme: the quantizer, the same for PTQ and QAT.
         progress: show progress bars.
-        recipe: a :class:`pruning_kit.train.Recipe` with epochs, lr and seed (QAT
-            here uses Adam, batch 64 and no weight decay).
+        recipe: a :class:`pruning_kit.train.Recipe`: the epochs, lr and seed it
+            gives replace these defaults (QAT here uses Adam, batch 64 and no
+            weight decay, so a recipe setting those is refused).
 
     Returns:
         A pandas DataFrame with columns ``bits``, ``float_accuracy``,
@@ -433,9 +434,10 @@ def qat_vs_ptq(model: nn.Module, train, test, bits=(8, 4, 2), *, activations: bo
     rows = []
     for b in bits:
         a = b if activations else None
-        ptq = evaluate(fake_quantize_model(model, b, per_channel, scheme=scheme,
+        ptq = evaluate(fake_quantize_model(model, b, per_channel=per_channel, scheme=scheme,
                                            activation_bits=a, calibration_data=train), test)
-        qat = prepare_qat(model, b, per_channel, scheme=scheme, activation_bits=a)
+        qat = prepare_qat(model, b, per_channel=per_channel, scheme=scheme,
+                          activation_bits=a)
         fit(qat, train, epochs=epochs, lr=lr, seed=seed, progress=progress)
         rows.append({"bits": b, "float_accuracy": baseline, "ptq_accuracy": ptq,
                      "qat_accuracy": evaluate(convert_qat(qat), test)})

@@ -154,7 +154,8 @@ def alpha_prune(model: nn.Module, ratio: float, example_input: torch.Tensor, tra
             for autoencoders).
         freeze_pretrained: train only biases and normalisation parameters
             (conv and Linear weights stay fixed) while alpha decays.
-        recipe: a :class:`pruning_kit.train.Recipe` instead of the training settings.
+        recipe: a :class:`pruning_kit.train.Recipe`; the settings it gives replace
+            these defaults, the others keep them.
 
     Returns:
         :class:`StructuredResult` with the small model (every parameter
@@ -246,7 +247,8 @@ def iterative_filter_prune(model: nn.Module, ratio: float, example_input: torch.
         epochs_per_step: fine-tuning epochs after each round.
         lr, optimizer, weight_decay, batch_size, seed, loss, progress: for
             :func:`pruning_kit.train.fit`.
-        recipe: a :class:`pruning_kit.train.Recipe` instead of the training settings.
+        recipe: a :class:`pruning_kit.train.Recipe`; the settings it gives replace
+            these defaults, the others keep them.
 
     Returns:
         :class:`StructuredResult` (``removed`` counts filters removed per conv).
@@ -315,7 +317,8 @@ def compare_alpha_iterative(model: nn.Module, train, test, ratio: float,
         steps: rounds of the iterative method (``epochs`` must be a multiple).
         schedules: :class:`AlphaSchedule` objects or kinds with default rates.
         lr, batch_size, seed, loss, progress: for :func:`pruning_kit.train.fit`.
-        recipe: a :class:`pruning_kit.train.Recipe` instead of the training settings.
+        recipe: a :class:`pruning_kit.train.Recipe`; the settings it gives replace
+            these defaults, the others keep them.
 
     Returns:
         pandas DataFrame with columns ``method, params, macs, score, metric``

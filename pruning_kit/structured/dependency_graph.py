@@ -104,7 +104,7 @@ def dependency_graph_prune(model: nn.Module, ratio: float = 0.5,
     output_name = order[-1][0]
     ignored_modules = [modules[output_name]] + [modules[n] for n in ignored]
     conv_names = [n for n, m in order if isinstance(m, CONV_TYPES) and n != output_name]
-    layer_ratio = layer_ratios(small, conv_names, [output_name], ratio, ratios)
+    layer_ratio = layer_ratios(small, conv_names, [output_name], ratio, ratios=ratios)
     ratio_dict = {modules[n]: r for n, r in layer_ratio.items() if ratios is not None}
     if score is l1_filter_scores:
         imp = tp.importance.GroupMagnitudeImportance(p=1)

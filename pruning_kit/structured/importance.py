@@ -68,7 +68,7 @@ def l2_filter_scores(weight: torch.Tensor) -> torch.Tensor:
     return _weight(weight).flatten(1).norm(dim=1)
 
 
-def random_filter_scores(weight: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def random_filter_scores(weight: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
     """Random scores, the control that shows whether L1 ranking beats chance.
 
     Args:

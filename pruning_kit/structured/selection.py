@@ -84,8 +84,8 @@ def _count_removed(ratio: float, channels: int) -> int:
     return min(int(round(ratio * channels)), channels - 1)
 
 
-def layer_ratios(model: nn.Module, conv_names: list[str], output_names: list[str], ratio,
-                 ratios) -> dict[str, float]:
+def layer_ratios(model: nn.Module, conv_names: list[str], output_names: list[str], ratio, *,
+                 ratios=None) -> dict[str, float]:
     """Per-conv ratio: ``ratio`` everywhere, overridden by ``ratios`` (names or containers).
 
     Args:
@@ -101,7 +101,7 @@ def layer_ratios(model: nn.Module, conv_names: list[str], output_names: list[str
     Example:
         >>> import pruning_kit as pk
         >>> ae = pk.models.autoencoder()
-        >>> layer_ratios(ae, ["encoder.0", "decoder.0"], ["decoder.4"], 0.0, {"encoder": 0.6})
+        >>> layer_ratios(ae, ["encoder.0", "decoder.0"], ["decoder.4"], 0.0, ratios={"encoder": 0.6})
         {'encoder.0': 0.6, 'decoder.0': 0.0}
     """
     ratio = check_ratio(ratio, "ratio")
@@ -163,7 +163,7 @@ def select_filters(model: nn.Module, ratio: float = 0.5, example_input: torch.Te
     score = importance_fn(importance)
     conv_names = [u.name for u in units if u.prunable]
     outputs = [u.name for u in units if not u.prunable]
-    layer_ratio = layer_ratios(model, conv_names, outputs, ratio, ratios)
+    layer_ratio = layer_ratios(model, conv_names, outputs, ratio, ratios=ratios)
     removed = {}
     for unit in units:
         if not unit.prunable:

@@ -2,7 +2,10 @@
 
 Per tensor or per output channel, affine or symmetric (``pk.quant``); the
 first layer's weights snap to the levels, each layer's relative error and the
-accuracy-vs-bits curve follow the controls.
+accuracy-vs-bits curve follow the controls. At one bit both schemes binarize:
+sign times the mean magnitude (XNOR-Net), as ``pk.quant.binary_approximation``
+computes it, because a 1-bit affine grid has the levels {0, max - min} (no sign)
+and a 1-bit symmetric grid only 0.
 """
 
 from __future__ import annotations
@@ -23,22 +26,14 @@ GRANULARITIES = ("per-tensor", "per-channel")
 SCHEMES = ("affine", "symmetric")
 
 
-def _fake_quantize(w: torch.Tensor, bits: int, granularity: str, scheme: str) -> torch.Tensor:
-    """``w`` rounded to a ``bits``-bit grid and mapped back to real numbers."""
+def _quantized(w: torch.Tensor, bits: int, granularity: str, scheme: str) -> torch.Tensor:
+    """``w`` as the network computes with it at ``bits`` bits (``pk.quant`` does the work)."""
     from .. import quant
 
     dim = 0 if granularity == "per-channel" else None
-    if scheme == "affine":
-        q, scale, zero_point = quant.quantize_affine(w, bits, dim=dim)
-        return quant.dequantize_affine(q, scale, zero_point, dim=dim)
     if bits == 1:
-        # The symmetric grid has no 1-bit version (its only level would be 0): use the
-        # sign times the mean magnitude, as XNOR-Net does (Rastegari et al. 2016).
-        magnitude = w.abs().reshape(w.shape[0], -1).mean(1) if dim == 0 else w.abs().mean()
-        return magnitude.reshape(-1, *[1] * (w.dim() - 1)) * quant.binarize(w) if dim == 0 \
-            else magnitude * quant.binarize(w)
-    q, scale = quant.quantize_symmetric(w, bits, dim=dim)
-    return quant.dequantize_symmetric(q, scale, dim=dim)
+        return quant.binary_approximation(w, dim=dim)
+    return quant.fake_quantize(w, bits, scheme=scheme, dim=dim)
 
 
 class BitsExplorer(ModelExplorer):
@@ -47,9 +42,10 @@ class BitsExplorer(ModelExplorer):
     ``pk.widgets.bits_explorer(model, test)`` is this class.
 
     The weights of every ``nn.Linear``/``nn.Conv2d`` layer are rounded to
-    ``2**bits`` levels (``pk.quant.quantize_affine`` / ``quantize_symmetric``,
-    then back to real numbers), per tensor or per output channel (``dim=0``);
-    biases stay in float32. Shows accuracy, the first layer's histogram before
+    ``2**bits`` levels (``pk.quant.fake_quantize``, affine or symmetric), per
+    tensor or per output channel (``dim=0``); at 1 bit they are binarized to
+    sign times the mean magnitude (``pk.quant.binary_approximation``) whichever
+    the scheme; biases stay in float32. Shows accuracy, the first layer's histogram before
     and after (the weights pile up on the levels), the relative weight error
     of each layer, and accuracy vs bits, filled in as the controls move.
 
@@ -156,7 +152,7 @@ class BitsExplorer(ModelExplorer):
         errors, total_error, total_norm = {}, 0.0, 0.0
         with torch.no_grad():
             for name, dense in self._dense.items():
-                w_hat = _fake_quantize(dense, bits, granularity, scheme)
+                w_hat = _quantized(dense, bits, granularity, scheme)
                 self._weights[name].copy_(w_hat)
                 error = float((dense - w_hat).double().norm())
                 errors[name] = error / self._norms[name] if self._norms[name] else 0.0
@@ -188,10 +184,11 @@ class BitsExplorer(ModelExplorer):
                 "accuracy": accuracy, "error": error, "compression": 32 / bits}
 
     def _readout(self, r: dict) -> str:
+        width = "1 bit (sign × mean |w|)" if r["bits"] == 1 else f"{r['bits']} bits"
         return (f"accuracy <b class='pk-accuracy'>{percent(r['accuracy'])}</b> "
                 f"<span style='color:#777'>(float32 {percent(self.dense_accuracy)})</span>"
                 f" &nbsp;·&nbsp; weight error <b class='pk-error'>{100 * r['error']:.2g}%</b>"
-                f" &nbsp;·&nbsp; {r['bits']} bits: weights {r['compression']:.1f}× smaller"
+                f" &nbsp;·&nbsp; {width}: weights {r['compression']:.1f}× smaller"
                 f" &nbsp;·&nbsp; <span class='pk-ms' style='color:#777'>{r['ms']:.0f} ms</span>")
 
     def _settings_from_controls(self) -> dict:
@@ -203,7 +200,7 @@ class BitsExplorer(ModelExplorer):
         self.granularity_toggle.value = settings["granularity"]
         self.scheme_toggle.value = settings["scheme"]
 
-    def update(self, bits: int | None = None, granularity: str | None = None,
+    def update(self, bits: int | None = None, *, granularity: str | None = None,
                scheme: str | None = None) -> dict:
         """Quantize the weights, evaluate, redraw; move the controls to match.
 
@@ -212,8 +209,8 @@ class BitsExplorer(ModelExplorer):
             granularity: ``"per-tensor"`` (one scale per layer) or ``"per-channel"``
                 (one per output channel).
             scheme: ``"affine"`` (levels from min to max, with a zero point) or
-                ``"symmetric"`` (levels symmetric around 0; at 1 bit, sign times
-                the mean magnitude).
+                ``"symmetric"`` (levels symmetric around 0). At 1 bit both
+                binarize: sign times the mean magnitude (XNOR-Net).
 
         Returns:
             ``{"bits", "granularity", "scheme", "accuracy", "error",

@@ -28,7 +28,7 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
             + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
 
 
-def encode_png(pixels: np.ndarray, level: int = 1) -> bytes:
+def encode_png(pixels: np.ndarray, *, level: int = 1) -> bytes:
     """Encode an ``H x W x 3`` (RGB) or ``H x W x 4`` (RGBA) uint8 array as PNG, quickly.
 
     Args:

@@ -100,7 +100,7 @@ class SparsityExplorer(ModelExplorer):
 
     figsize = (13, 7.2)
 
-    def __init__(self, model: nn.Module, test, methods=METHODS, *, eval_size: int = 1000,
+    def __init__(self, model: nn.Module, test, *, methods=METHODS, eval_size: int = 1000,
                  snip_data=None, seed: int = 0, backend: str = "auto"):
         self.methods = _check_methods(methods)
         snip_data = as_dataset(snip_data) if snip_data is not None else None
@@ -274,7 +274,7 @@ class SparsityExplorer(ModelExplorer):
         self.sparsity_slider.value = round(100 * settings["sparsity"])
         self.method_dropdown.value = settings["method"]
 
-    def update(self, sparsity: float | None = None, method: str | None = None) -> dict:
+    def update(self, sparsity: float | None = None, *, method: str | None = None) -> dict:
         """Prune to ``sparsity`` with ``method``, evaluate, redraw; move the controls to match.
 
         Args:
