@@ -68,10 +68,10 @@ slides: $(STAMP)
 	$(BIN)/python tools/build_slides.py $(LESSON)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests pruning_kit
+	$(BIN)/python -m pytest tests pruning_kit grader/pruning_grader
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests pruning_kit -m "not slow and not browser and not e2e"
+	$(BIN)/python -m pytest tests pruning_kit grader/pruning_grader -m "not slow and not browser and not e2e"
 
 # Present a notebook: Voilà runs it and shows only its text and widgets (no code).
 # `make demo DEMO=lessons/01_magnitude_pruning.ipynb` presents a lesson instead.

@@ -34,9 +34,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the throwaway PostgreSQL server of the test suite
 
 from pruning_kit.course import autograde, release, sample  # noqa: E402
-from pruning_kit.course.postgres import LocalPostgres, install_postgres  # noqa: E402
+from support.postgres import LocalPostgres, install_postgres  # noqa: E402
 
 ASSIGNMENT = "pruning"
 SUBMISSIONS = 24

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from pruning_kit.course.apt import apt_install
+from support.apt import apt_install
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

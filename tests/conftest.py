@@ -55,7 +55,7 @@ def postgres():
     Started once per test module that asks for it, skipped with the reason where PostgreSQL can't
     be installed, stopped after the module.
     """
-    from pruning_kit.course.postgres import LocalPostgres, install_postgres
+    from support.postgres import LocalPostgres, install_postgres
 
     reason = install_postgres()
     if reason:

@@ -34,7 +34,7 @@ from traitlets.config import Config
 
 from pruning_kit.course import __main__ as cli
 from pruning_kit.course import execute, release, sandbox
-from pruning_kit.course.apt import apt_install
+from support.apt import apt_install
 from pruning_kit.course.course_dir import run_nbgrader
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server on loopback: for tests, benchmarks and trying the course out.
+"""A throwaway PostgreSQL server on loopback: for the tests and the benchmarks.
 
 A real class points ``--db`` at a PostgreSQL the institution runs. To try the
 PostgreSQL gradebook on one machine, or to test it, :class:`LocalPostgres`
@@ -8,8 +8,10 @@ database, and stops it again. ``initdb`` refuses to run as root: as root the
 server runs as the ``postgres`` user (``nobody`` where there is none).
 
 Example:
-    >>> find_postgres() is None or find_postgres().name == "bin"
-    True
+    >>> LocalPostgres(port=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: port must be an int in 1..65535 or None (a free one), got 0
 """
 
 import glob
@@ -21,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from .apt import apt_install
-from .loopback import free_port
+from pruning_kit.course.loopback import free_port
 
 
 def find_postgres():
@@ -52,6 +54,8 @@ class LocalPostgres:
     """
 
     def __init__(self, folder=None, port=None, database="gradebook", user="grader"):
+        if port is not None and not (isinstance(port, int) and 0 < port < 65536):
+            raise ValueError(f"port must be an int in 1..65535 or None (a free one), got {port!r}")
         self.bin = find_postgres()
         if self.bin is None:
             raise RuntimeError("PostgreSQL's initdb and pg_ctl were not found (PATH, "
