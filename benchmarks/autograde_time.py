@@ -10,14 +10,21 @@ cost of each extra student. Wall time is what the budget is about; CPU time (of
 nbgrader and the kernel) is printed too, because another busy process on a
 2-core machine stretches wall time without changing the work done.
 
+The trusted checker decides every test cell in the grader's process while the notebook runs
+in its kernel (grader/pruning_grader). Its cost is printed per assignment (the checker alone,
+on the reference submission: its checks train models too) and as its fixed cost per
+submission (budget: under 2 s): the checker on the tiny ``warmup`` assignment of the test
+suite, whose checks take no time, so what remains is starting the sandboxed student process,
+defining the answer cells and forking a child per test cell.
+
 The cost of the grading sandbox (pruning_kit/course/sandbox.py) is measured in the
 same run (budget: well under a second per submission). What the sandbox adds does not
 depend on what the notebook computes (starting bwrap, copying the student's folder,
 checking once per nbgrader process that a sandbox starts), while a busy 2-core machine
 moves the time of a training notebook by seconds from one run to the next; so the same
-one-function submission is autograded alternately with and without the sandbox, 5 times
-each, and the fastest runs are compared. The start of a bare kernel with and without it
-(the part paid again at every kernel restart) is printed too.
+small submission (``warmup``) is autograded alternately with and without the sandbox, 5
+times each, and the fastest runs are compared. The start of a bare kernel with and without
+it (the part paid again at every kernel restart) is printed too.
 
     .venv/bin/python benchmarks/autograde_time.py
 """
@@ -34,12 +41,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the warmup course of the test suite
 
 from pruning_kit.course import autograde, course_dir, release, sample, sandbox  # noqa: E402
 
 BUDGET_S = 60.0
 SANDBOX_BUDGET_S = 1.0
-UNSANDBOXED = "\nc.RobustExecute.kernel_provisioner = ''  # the unsandboxed runs of the benchmark\n"
+CHECKER_BUDGET_S = 2.0
+UNSANDBOXED = """
+# the unsandboxed runs of the benchmark: kernels and the checker's student process
+c.RobustExecute.kernel_provisioner = ''
+c.Sandbox.bwrap = '/nonexistent/bwrap'
+c.Sandbox.allow_unsandboxed_grading = True
+"""
 
 
 def children_cpu():
@@ -83,24 +97,30 @@ def kernel_start_s(root, sandboxed, repeats=5):
     return sorted(times)[len(times) // 2]
 
 
-def tiny_assignment(root, name="sandbox_cost"):
-    """A one-function assignment in the course (solution, test cell), released."""
+def checker_s(root, assignment, student="student"):
+    """Seconds of the trusted checker alone on one student's submitted notebook, and cells."""
     import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
 
-    answer = new_code_cell("def answer():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION")
-    answer.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False,
-                                   "grade_id": "answer", "schema_version": 3}
-    test = new_code_cell("assert answer() == 42")
-    test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
-                                 "grade_id": "test_answer", "schema_version": 3}
-    folder = root / "solutions" / name
-    folder.mkdir(parents=True)
-    nbformat.write(new_notebook(cells=[answer, test], metadata={"kernelspec": {
-        "name": "python3", "language": "python", "display_name": "Python 3"}}),
-        folder / f"{name}.ipynb")
-    release.release(root, [name])
-    return name
+    from pruning_grader.checker import check_notebook
+    from pruning_grader.nbgrader import load_assignment
+    from pruning_kit.course.sandbox import load_course_config
+
+    path = root / "submitted" / student / assignment / f"{assignment}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    config = load_course_config(root)
+    start = time.perf_counter()
+    results = check_notebook(load_assignment(assignment), nb, workdir=path.parent,
+                             config=config)
+    return time.perf_counter() - start, results
+
+
+def warmup_course(root):
+    """The test suite's warmup course (its own registry) with one correct submission."""
+    from support import warmup
+
+    course = warmup.make_course(root / "warmup-course")
+    warmup.submit(course, "student", warmup.CORRECT)
+    return course
 
 
 def sandbox_cost(root, assignment, repeats=5):
@@ -145,11 +165,16 @@ def main():
                 print(f"{assignment:>10} run {run}: autograde {graded:5.1f} s wall "
                       f"({graded_cpu:4.1f} s CPU), + feedback {feedback:4.1f} s wall "
                       f"({feedback_cpu:4.1f} s CPU) = {total:5.1f} s; score "
-                      f"{rows[0]['autograded']:g}/{maximum:g}; budget ratio "
+                      f"{rows.loc[0, 'autograded']:g}/{maximum:g}; budget ratio "
                       f"{total / BUDGET_S:.2f}")
                 if run == 2:
                     worst = max(worst, total)
                     single = total
+            seconds, results = checker_s(root, assignment)
+            slowest = max(results.values(), key=lambda r: r.seconds)
+            print(f"{assignment:>10} the trusted checker alone: {seconds:5.1f} s for "
+                  f"{len(results)} test cells (it runs beside the notebook's kernel; slowest "
+                  f"cell {slowest.grade_id} {slowest.seconds:.1f} s)")
             # a class: nbgrader's start-up is paid once per call, not once per student
             for i in range(2, 5):
                 submit_solution(root, assignment, f"student{i}")
@@ -158,14 +183,19 @@ def main():
             four = time.perf_counter() - start
             print(f"{assignment:>10} 4 submissions in one call: {four:5.1f} s, "
                   f"{(four - single) / 3:4.1f} s for each extra submission")
-        # the sandbox: the same submission with and without it, in this run
-        tiny = tiny_assignment(root)
-        submit_solution(root, tiny)
-        on, off = sandbox_cost(root, tiny)
+        # the checker's fixed cost, and the sandbox: the warmup submission, in this run
+        warmup = warmup_course(root)
+        runs = [checker_s(warmup, "warmup") for _ in range(3)]
+        fixed, results = min(runs, key=lambda run: run[0])
+        per_cell = sorted(r.seconds for r in results.values())[len(results) // 2]
+        print(f"the checker's own cost per submission: {fixed:.2f} s for {len(results)} test "
+              f"cells (fastest of 3; median {per_cell * 1000:.0f} ms a cell): budget ratio "
+              f"{fixed / CHECKER_BUDGET_S:.2f} of {CHECKER_BUDGET_S:g} s")
+        on, off = sandbox_cost(warmup, "warmup")
         print(f"sandbox: autograde of one submission {on:5.2f} s sandboxed vs {off:5.2f} s "
               f"unsandboxed = {on - off:+.2f} s per submission (budget {SANDBOX_BUDGET_S:g} s; "
               f"fastest of 5 each, alternating)")
-        on, off = kernel_start_s(root, True), kernel_start_s(root, False)
+        on, off = kernel_start_s(warmup, True), kernel_start_s(warmup, False)
         print(f"sandbox: kernel start (to its first reply, median of 5) {on * 1000:.0f} ms "
               f"sandboxed vs {off * 1000:.0f} ms unsandboxed = {(on - off) * 1000:+.0f} ms "
               f"per kernel (paid again at each restart)")
