@@ -45,6 +45,7 @@ WORKERS = 2
 BUDGET_RATIO = 1.6
 PROJECTION = [(300, 16), (300, 64), (5000, 16), (5000, 64)]
 UNSANDBOXED = ('\nc.RobustExecute.kernel_provisioner = ""  # the --unsandboxed run\n'
+               'c.Sandbox.bwrap = "/nonexistent/bwrap"  # the checker\'s student process too\n'
                'c.Sandbox.allow_unsandboxed_grading = True\n')
 
 
@@ -62,7 +63,8 @@ def make_course(root, submissions, sandboxed=True):
 
 def timed_grade(course, **options):
     start = time.perf_counter()
-    rows = autograde.grade(course, ASSIGNMENT, out=io.StringIO(), progress=False, **options)
+    frame = autograde.grade(course, ASSIGNMENT, out=io.StringIO(), progress=False, **options)
+    rows = frame.to_dict("records")
     seconds = time.perf_counter() - start
     graded = sum(r["status"].startswith("graded") for r in rows)
     return seconds, graded, rows
