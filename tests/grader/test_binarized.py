@@ -93,6 +93,23 @@ def test_written_answers_are_a_quarter_of_the_points_and_each_part_has_a_time():
         assert re.search(rf"\| part {part}: about [\d½]+ hours? \|", intro), part
 
 
+def test_the_bound_the_notebook_states_holds_at_its_tie_example():
+    # 1.1 says: at a tie a value can land half a step past the top level and is clamped back,
+    # still within S/2 (x = [-1.5, 1.5] at 2 bits: S = 1, Z = 2, round(1.5) + 2 = 4 -> 3)
+    import torch
+
+    from pruning_grader.assignments.binarized import references
+
+    x = torch.tensor([-1.5, 1.5])
+    q, scale, zero_point = references.quantize_affine(x, 2)
+    assert (q.tolist(), scale, zero_point) == ([0, 3], 1.0, 2)
+    assert round(1.5) + zero_point == 4
+    back = references.dequantize_affine(q, scale, zero_point)
+    assert float((back - x).abs().max()) == scale / 2
+    text = "".join(source_notebook(NAME)["cells"][3]["source"])
+    assert "round}(1.5) + 2 = 4$ is clamped to\n$3$" in text and "within $S/2$" in text
+
+
 # ---------------------------------------------------------------------------
 # Through the real checker (sandbox on)
 
