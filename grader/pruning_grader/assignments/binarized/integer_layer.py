@@ -1,11 +1,12 @@
 """Part 2 of ``binarized``: an integer-only linear layer (int32 bias, accumulator, requantization).
 
-The accumulator is computed here exactly, with Python integers. The clause "no
+The accumulator is computed here exactly, in int64. The clause "no
 floating-point matrix product" rests on instrumentation: the call runs in the
 student's process inside a ``TorchFunctionMode`` that notes every matrix
 product on float tensors (:func:`.student_side.watched_call`), so its report is
 the student side's word; the values (exact int32 sums, which float32 cannot
-hold above 2**24) are decided here.
+hold above 2**24) are decided here. Products in float64 that do not go through
+a matrix product (elementwise, then summed) are exact at these sizes and pass.
 """
 
 import math
