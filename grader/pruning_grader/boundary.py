@@ -31,7 +31,10 @@ from pruning_kit.course.sandbox import Sandbox, python_path, sandbox_uid
 
 PRELOAD = ("torch", "torch.nn.functional", "numpy", "pruning_kit", "pruning_kit.data",
            "pruning_kit.models", "pruning_kit.train", "pruning_kit.prune", "pruning_kit.metrics",
-           "pruning_kit.quant", "pruning_kit.structured", "pruning_kit.lottery")
+           "pruning_kit.quant", "pruning_kit.structured", "pruning_kit.lottery",
+           # the first backward through a custom autograd.Function imports this (seconds);
+           # imported once here, not again in every test cell's child
+           "torch.fx.experimental.symbolic_shapes")
 """Modules the student process imports before any student code (paid once per submission)."""
 
 START_TIMEOUT_S = 120.0

@@ -108,6 +108,12 @@ class Remote:
     def kind(self):
         return self.info.get("kind")
 
+    @property
+    def shown(self):
+        """How a message shows it (``testing.show``): by its type, without a request (a model's
+        attributes are looked up in the student's process)."""
+        return f"a {self.type_name.rpartition('.')[2]}"
+
     def _request(self, message, **payload):
         student = self._student or Student(self._child)
         return student.request(message, **payload)
@@ -160,6 +166,12 @@ class RemoteCallable(Remote):
                                args=list(args), kwargs=kwargs)
         return echoed["result"], echoed["args"], echoed["kwargs"]
 
+    def __remote_grad__(self, args, upstream):
+        """Call it there with float inputs requiring grad, backpropagate ``upstream``
+        (:meth:`Student.grad`): what ``pruning_kit.course.testing.backward`` uses."""
+        student = self._student or Student(self._child)
+        return student.grad(self.target, list(args), upstream)
+
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)
@@ -177,6 +189,11 @@ class _BoundMethod:
 
     def __call__(self, *args, **kwargs):
         return self.owner.method(self.name, *args, **kwargs)
+
+    def __remote_grad__(self, args, upstream):
+        """``SignSTE.apply`` called there, then backpropagated (see :meth:`Student.grad`)."""
+        student = self.owner._student or Student(self.owner._child)
+        return student.grad(self.owner.target, list(args), upstream, method=self.name)
 
 
 class RemoteModule(Remote):
@@ -223,6 +240,12 @@ class RemoteModule(Remote):
 
     def attr(self, name):
         return self._request({"op": "attr", "target": self.info["id"], "name": name})
+
+    def __remote_grad__(self, args, upstream):
+        """Its forward called there on float inputs requiring grad, then backpropagated:
+        output, input gradients and parameter gradients (see :meth:`Student.grad`)."""
+        student = self._student or Student(self._child)
+        return student.grad(self.info["id"], list(args), upstream)
 
     def train(self, mode=True):
         self.method("train", mode)

@@ -330,3 +330,148 @@ def difference(actual, expected, *, rtol=1e-5, atol=1e-6, where=""):
         return None
     raise TypeError(f"expected values must be tensors, numbers, strings, tuples, lists or dicts; "
                     f"got {type_name(expected)}")
+
+
+# ---------------------------------------------------------------------------
+# Gradients and models in visible tests (the binarized assignment's section)
+#
+# Generic helpers that compute no graded answer. In a student's kernel they run autograd
+# and read modules directly; when the notebook is graded, the same cell holds the grader's
+# proxies of the student's objects, which answer through the grading boundary
+# (``__remote_grad__``, a module's description).
+
+def _is_remote(obj) -> bool:
+    """True for the grader's proxy of a student's object (looked up on the type: no call)."""
+    return not isinstance(obj, torch.nn.Module) and hasattr(type(obj), "__remote_grad__")
+
+
+def _label(function, name=None) -> str:
+    if name:
+        return name
+    if isinstance(function, torch.nn.Module) or hasattr(type(function), "state_dict"):
+        return type_name(function).rpartition(".")[2]  # a model: its class, never its attributes
+    return function_name(function)
+
+
+def backward(function, *args, upstream):
+    """Call ``function(*args)`` with float inputs that require grad and backpropagate ``upstream``.
+
+    Args:
+        function: a function, ``SomeFunction.apply`` or a model (its parameters' gradients
+            are reported too).
+        *args: its arguments.
+        upstream: the gradient fed to backward (the output's shape).
+
+    Returns:
+        ``{"output": ..., "input_grads": [one per argument, None where none arrived],
+        "param_grads": {name: gradient or None}}``.
+
+    Example:
+        >>> result = backward(torch.mul, torch.tensor([1.0, -2.0]), torch.tensor([3.0, 4.0]),
+        ...                   upstream=torch.ones(2))
+        >>> result["output"], result["input_grads"]
+        (tensor([ 3., -8.]), [tensor([3., 4.]), tensor([ 1., -2.])])
+    """
+    if _is_remote(function):
+        return type(function).__remote_grad__(function, args, upstream)
+    inputs = [a.detach().clone().requires_grad_(True)
+              if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+    params = dict(function.named_parameters()) if isinstance(function, torch.nn.Module) else {}
+    for p in params.values():
+        p.grad = None
+    with torch.enable_grad():
+        out = function(*inputs)
+        if isinstance(out, torch.Tensor) and out.requires_grad:
+            out.backward(upstream)
+    return {"output": out.detach() if isinstance(out, torch.Tensor) else out,
+            "input_grads": [a.grad if isinstance(a, torch.Tensor) else None for a in inputs],
+            "param_grads": {k: p.grad for k, p in params.items()}}
+
+
+def expect_backward(function, *args, upstream, returns, grads=(), params=None, rtol=1e-5,
+                    atol=1e-6, name=None, hint=None):
+    """Check the output of ``function(*args)`` and the gradients that ``upstream`` sends back.
+
+    Args:
+        function, *args, upstream: as for :func:`backward`.
+        returns: the expected output (see :func:`expect`).
+        grads: the expected gradient of each argument, in order (None: not checked).
+        params: ``{parameter name: expected gradient}`` for a model.
+        name: how messages name the function (default: its name or its class's).
+        hint: a sentence added when something differs.
+
+    Example:
+        >>> expect_backward(torch.mul, torch.tensor([1.0, -2.0]), torch.tensor([3.0, 4.0]),
+        ...                 upstream=torch.ones(2), returns=torch.tensor([3.0, -8.0]),
+        ...                 grads=(torch.tensor([3.0, 4.0]), torch.tensor([1.0, -1.0])))
+        Traceback (most recent call last):
+        ...
+        pruning_kit.course.testing.CheckFailed: after backward through mul(tensor([1.0, -2.0]), tensor([3.0, 4.0])), the gradient of argument 2: element (1,) is -2, expected -1 (1 of 2 differ)
+    """
+    label = _label(function, name)
+    what = f"{label}({', '.join(show(a) for a in args)})"
+    try:
+        result = backward(function, *args, upstream=upstream)
+    except CheckFailed:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported to the student
+        not_written = isinstance(exc, NotImplementedError) or getattr(exc, "not_implemented",
+                                                                        False)
+        code = "not-written" if not_written else "kit-refused" if getattr(
+            exc, "kit_refused", False) else "raised"
+        raise CheckFailed(_raised_message(what, exc),
+                          diagnosis=f"{label.split('.')[0]}/{code}") from None
+    suffix = f". {hint}" if hint else ""
+    problem = difference(result["output"], returns, rtol=rtol, atol=atol)
+    if problem is not None:
+        shown = problem[3:] if problem.startswith("is ") else f"a wrong value: {problem}"
+        raise CheckFailed(f"{what} returned {shown}{suffix}")
+    checks = [(f"argument {i + 1}", result["input_grads"][i] if i < len(
+        result["input_grads"]) else None, expected) for i, expected in enumerate(grads)]
+    checks += [(f"{key}.grad", result["param_grads"].get(key), expected)
+               for key, expected in (params or {}).items()]
+    for where, actual, expected in checks:
+        if expected is None:
+            continue
+        if actual is None:
+            raise CheckFailed(f"after backward through {what}, the gradient of {where} is None: "
+                              f"the output is not connected to it{suffix}")
+        problem = difference(actual, expected, rtol=rtol, atol=atol)
+        if problem is not None:
+            raise CheckFailed(f"after backward through {what}, the gradient of {where}: "
+                              f"{problem}{suffix}")
+
+
+def expect_that(condition, message):
+    """Fail with ``message`` unless ``condition`` holds (a property the cell states).
+
+    Example:
+        >>> expect_that(2 + 2 == 4, "arithmetic is broken")
+    """
+    if not condition:
+        raise CheckFailed(message)
+
+
+def layer_types(model):
+    """``[(path, class name)]`` of a model and all its submodules (the model itself first).
+
+    Example:
+        >>> layer_types(torch.nn.Sequential(torch.nn.Linear(2, 2)))
+        [('', 'Sequential'), ('0', 'Linear')]
+    """
+    if _is_remote(model):
+        return [(m.get("path"), str(m.get("type")).rpartition(".")[2]) for m in model.modules]
+    return [(path, type(m).__name__) for path, m in model.named_modules()]
+
+
+def in_training_mode(model) -> bool:
+    """True when the model or any of its submodules is in training mode (``model.train()``).
+
+    Example:
+        >>> in_training_mode(torch.nn.Sequential(torch.nn.BatchNorm1d(2)).eval())
+        False
+    """
+    if _is_remote(model):
+        model.refresh()
+        return any(m.get("training") for m in model.modules)
+    return any(m.training for m in model.modules())
