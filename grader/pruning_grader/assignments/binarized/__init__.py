@@ -30,6 +30,7 @@ _FLOAT_PATH = ("pruning_kit.quant.int8", "pruning_kit.quant.quantize_affine",
                "pruning_kit.quant.fake_quantize")
 _BINARY_KIT = ("pruning_kit.quant.BinaryLinear", "pruning_kit.quant.BinaryConv2d",
                "pruning_kit.quant.SignSTE", "pruning_kit.quant.binarize",
+               "pruning_kit.quant.binary_approximation",
                "pruning_kit.quant.binarized_mlp", "pruning_kit.quant.clip_latent_weights")
 
 KIT = {
@@ -43,12 +44,15 @@ KIT = {
                           "pruning_kit.quant.qat._fake_quantize_range"),
     "quantize_symmetric": ("pruning_kit.quant.quantize_symmetric",
                            "pruning_kit.quant.fake_quantize"),
-    "binarize": ("pruning_kit.quant.binarize", "pruning_kit.quant.SignSTE"),
+    # binary_approximation is sign(x) times mean |x|: the sign, and BinaryLinear's weights
+    "binarize": ("pruning_kit.quant.binarize", "pruning_kit.quant.SignSTE",
+                 "pruning_kit.quant.binary_approximation"),
     # _RangeSTE's backward is a straight-through estimator with a window (the QAT activations')
     "SignSTE": ("pruning_kit.quant.SignSTE", "pruning_kit.quant.binarize",
                 "pruning_kit.quant.qat._RangeSTE"),
     "BinaryLinear": ("pruning_kit.quant.BinaryLinear", "pruning_kit.quant.BinaryConv2d",
-                     "pruning_kit.quant.SignSTE", "pruning_kit.quant.binarize"),
+                     "pruning_kit.quant.SignSTE", "pruning_kit.quant.binarize",
+                     "pruning_kit.quant.binary_approximation"),
     # part 2: the kit has no integer-only layer; these would take the float path instead
     "quantize_bias": ("pruning_kit.quant.quantize_symmetric", "pruning_kit.quant.quantize_affine",
                       "pruning_kit.quant.fake_quantize"),
