@@ -142,6 +142,24 @@ def test_the_figure_is_reused_and_blitting_matches_a_full_redraw(explorer):
     assert {30.0, 95.0} <= set(xs) and len(xs) == len(ys)
 
 
+def test_the_curve_legend_lists_only_criteria_with_points(trained_lenet, mnist5k):
+    ex = w.sparsity_explorer(trained_lenet, pk.data.subset(mnist5k[1], 200),
+                             methods=("global", "local", "random"))
+
+    def legend():
+        return [t.get_text() for t in ex._ax_curve.get_legend().get_texts()]
+
+    ex.widget                                                      # shown: first full draw
+    assert legend() == [f"dense {w.base.percent(ex.dense_accuracy)}", "magnitude, global"]
+    ex.update(sparsity=0.5)
+    before = buffer(ex)
+    ex.update(sparsity=0.5, method="random")                       # a new criterion, a point
+    assert legend()[1:] == ["magnitude, global", "random, per layer"]
+    shown = buffer(ex)
+    ex.live_figure.refresh(full=True)                              # the legend is in the picture
+    assert np.array_equal(buffer(ex), shown) and (shown != before).any()
+
+
 def test_moves_during_an_update_are_coalesced(explorer):
     ex, _, _ = explorer
     ex.update(sparsity=0.0, method="global")

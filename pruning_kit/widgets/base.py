@@ -216,6 +216,10 @@ class LiveFigure:
         for artist in self._animated:
             artist.draw(renderer)
 
+    def invalidate(self) -> None:
+        """The static part changed (a legend entry, a label): the next refresh redraws it all."""
+        self._background = None
+
     def refresh(self, full: bool = False) -> None:
         """Show the current state of the artists (``full=True`` redraws everything)."""
         canvas = self.figure.canvas
