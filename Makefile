@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ASSIGNMENT ?= pruning
 
 .PHONY: setup lab test test-fast demo release grade benchmarks clean
-.PHONY: lab-instructor book slides
+.PHONY: lab-instructor update book slides
 .PHONY: hub
 
 setup: $(STAMP)
@@ -43,16 +43,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --progress-bar off -e ".[dev]"
 	touch $(STAMP)
 
-# `make lab` is the students' JupyterLab: of nbgrader's tools only the Assignment List and
-# Validate. jupyter_config/student (added to Jupyter's config path for this command only)
-# switches off Create Assignment, Formgrader and Course List. `make lab-instructor` has them all.
-LAB = $(BIN)/jupyter lab --notebook-dir=. lessons/00_compression_overview.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
-STUDENT_CONFIG := $(abspath jupyter_config/student)
+# `make lab` is the students' JupyterLab, in their own working copy work/ (made on first run;
+# course updates merged in at each start): of nbgrader's tools only Validate.
+# `make lab-instructor` is JupyterLab in the course root with all of nbgrader's tools and the
+# course's exchange (.hub/exchange). Each view has its own settings and workspace (.lab/).
+# `make update` merges the course's committed changes into work/ as nbgitpuller does: run it
+# after `git pull`. See tools/lab.py and tools/working_copy.py.
 lab: $(STAMP)
-	JUPYTER_CONFIG_PATH="$(STUDENT_CONFIG)$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH),)" $(LAB)
+	$(BIN)/python tools/lab.py student
 
 lab-instructor: $(STAMP)
-	$(LAB)
+	$(BIN)/python tools/lab.py instructor
+
+update: $(STAMP)
+	$(BIN)/python tools/working_copy.py
 
 # The book: every lesson executed with its defaults (each once; reused until the lesson or
 # pruning_kit changes), as a static site in _build/book/ that opens from disk.
