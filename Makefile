@@ -75,12 +75,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests pruning_kit -m "not slow and not browser and not e2e"
 
-# Present a notebook: Voilà runs it and shows only its text and widgets (no code).
+# Present a notebook: Voilà runs it and shows only its text and widgets (no code), with a kernel
+# prepared before the page is opened and no request leaving the machine (tools/demo.py).
 # `make demo DEMO=lessons/01_magnitude_pruning.ipynb` presents a lesson instead.
 DEMO ?= lessons/demo_live.ipynb
 DEMO_PORT ?= 8866
 demo: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/voila $(DEMO) --Voila.ip=127.0.0.1 --port=$(DEMO_PORT) --show_tracebacks=True --theme=light
+	$(BIN)/python tools/demo.py $(DEMO) --port $(DEMO_PORT)
 
 # nbgrader: regenerate assignments/ from solutions/; autograde submitted/ into a grades
 # CSV (autograded/grades_$(ASSIGNMENT).csv) and HTML feedback (feedback/).

@@ -160,6 +160,18 @@ def test_the_curve_legend_lists_only_criteria_with_points(trained_lenet, mnist5k
     assert np.array_equal(buffer(ex), shown) and (shown != before).any()
 
 
+def test_the_readout_goes_out_before_the_figure_is_redrawn(explorer, monkeypatch):
+    ex, _, _ = explorer
+    ex.update(sparsity=0.2, method="global")
+    seen = []
+    refresh = ex.live_figure.refresh
+    monkeypatch.setattr(ex.live_figure, "refresh",
+                        lambda *a, **k: seen.append(ex.readout.value) or refresh(*a, **k))
+    r = ex.update(sparsity=0.7)
+    assert seen and f"{r['kept']:,} of {ex.total:,} weights kept" in seen[0]
+    assert r["ms"] > 0 and ex.results[-1]["ms"] == r["ms"]      # the result's time: with redraw
+
+
 def test_moves_during_an_update_are_coalesced(explorer):
     ex, _, _ = explorer
     ex.update(sparsity=0.0, method="global")

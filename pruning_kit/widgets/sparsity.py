@@ -279,7 +279,8 @@ class SparsityExplorer(ModelExplorer):
                 f"<span style='color:#777'>(dense {percent(self.dense_accuracy)})</span>"
                 f" &nbsp;·&nbsp; compression <b class='pk-compression'>{r['compression']:.1f}×"
                 f"</b> &nbsp;·&nbsp; {r['kept']:,} of {self.total:,} weights kept"
-                f" &nbsp;·&nbsp; <span class='pk-ms' style='color:#777'>{r['ms']:.0f} ms</span>")
+                f" &nbsp;·&nbsp; <span class='pk-ms' style='color:#777' title='time to these "
+                f"numbers in the kernel; the figure follows'>{r['ms']:.0f} ms</span>")
 
     # ---- controls
     def _settings_from_controls(self) -> dict:
