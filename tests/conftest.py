@@ -62,3 +62,15 @@ def postgres():
         pytest.skip(reason)
     with LocalPostgres() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Path of Debian's Chromium for the browser tests, installed with apt-get when missing
+    (needs root); skipped, saying why, where that is impossible."""
+    from browser_support import chromium_path
+
+    path, reason = chromium_path()
+    if path is None:
+        pytest.skip(reason)
+    return path
