@@ -1,8 +1,8 @@
 """A student works in `make lab` without ever dirtying their clone, and course fixes still reach them.
 
 `make lab` (tools/lab.py student) serves the student's working copy `work/` (tools/working_copy.py).
-The tests build a small course repository (the real lessons, assignments and Jupyter config,
-committed on a branch), make the working copy as `make lab` does and check:
+The tests start from a fresh clone of the course (tests/course_repo.py), make the working copy
+as `make lab` does and check:
 
 - running a lesson, saving it as JupyterLab's autosave does (PUT to the contents API) and
   validating the assignment (nbgrader's Validate endpoint) leave `git status` of the clone clean;
@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_repo import commit, fresh_clone, git, status
 from local_server import stop
 from pruning_kit.course.loopback import free_port
 
@@ -37,28 +38,7 @@ import working_copy  # noqa: E402
 
 LESSON = "lessons/01_magnitude_pruning.ipynb"
 ASSIGNMENT = "assignments/pruning/pruning.ipynb"
-GIT_USER = ["-c", "user.email=course@example.org", "-c", "user.name=Course"]
 START_TIMEOUT_S = 90
-
-
-def git(*args, cwd):
-    return subprocess.run(["git", *GIT_USER, *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
-
-
-def make_course(folder: Path) -> Path:
-    """A git repository with the course's lessons, assignments and config on branch main."""
-    folder.mkdir()
-    for name in ("lessons", "assignments", "jupyter_config"):
-        shutil.copytree(ROOT / name, folder / name,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.out.ipynb"))
-    (folder / "data").mkdir()
-    for name in (".gitignore", "nbgrader_config.py", "data/README.md"):
-        shutil.copy2(ROOT / name, folder / name)
-    git("init", "-q", "-b", "main", cwd=folder)
-    git("add", "-A", cwd=folder)
-    git("commit", "-q", "-m", "the course", cwd=folder)
-    return folder
 
 
 def correct_upstream(course: Path, path: str, edit) -> None:
@@ -66,16 +46,12 @@ def correct_upstream(course: Path, path: str, edit) -> None:
     nb = nbformat.read(course / path, as_version=4)
     edit(nb)
     nbformat.write(nb, course / path)
-    git("commit", "-q", "-am", f"fix {path}", cwd=course)
-
-
-def status(folder: Path) -> str:
-    return git("status", "--porcelain", cwd=folder)
+    commit(course, f"fix {path}")
 
 
 @pytest.fixture
 def course(tmp_path):
-    course = make_course(tmp_path / "course")
+    course = fresh_clone(tmp_path / "course")
     work = lab.prepare("student", course, log=lambda *_: None)
     assert work == course / "work" and (work / LESSON).is_file() and (work / ASSIGNMENT).is_file()
     assert sorted(p.name for p in work.iterdir() if p.name != ".git") == [
