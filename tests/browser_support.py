@@ -132,13 +132,14 @@ def serve(argv, env, cwd, log: Path, port: int, timeout: float = 90):
         stop(process, timeout=15)
 
 
-def demo_copy(folder: Path, epochs: int | None = None) -> Path:
-    """A copy of the demo in ``folder`` (with ``EPOCHS`` set, when given)."""
+def demo_copy(folder: Path, **parameters) -> Path:
+    """A copy of the demo in ``folder`` with some parameters set (``EPOCHS=1``, ``BACKEND=...``)."""
     nb = nbformat.read(DEMO, as_version=4)
-    if epochs is not None:
-        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-        assert re.search(r"^EPOCHS = \d+", cell.source, flags=re.M), "the demo lost EPOCHS"
-        cell.source = re.sub(r"^EPOCHS = \d+", f"EPOCHS = {epochs}", cell.source, flags=re.M)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    for name, value in parameters.items():
+        line = re.compile(rf"^{name} = .*?(?=\s*#|$)", flags=re.M)
+        assert line.search(cell.source), f"the demo lost its parameter {name}"
+        cell.source = line.sub(f"{name} = {value!r}", cell.source)
     path = Path(folder) / DEMO.name
     nbformat.write(nb, path)
     return path
@@ -200,15 +201,15 @@ def wait_until_idle(process, *, quiet_s: float = 3.0, timeout: float = 300) -> f
 
 
 @contextlib.contextmanager
-def demo_server(folder: Path, *, epochs: int | None = None, preheat: bool = True,
-                timeout: float = 90):
+def demo_server(folder: Path, *, preheat: bool = True, timeout: float = 90, **parameters):
     """``make demo``'s Voilà on a copy of the demo in ``folder``.
 
     Yields a namespace with ``url``, ``log`` (the server's log file) and ``process``.
     ``preheat=False`` starts Voilà as plain ``voila NOTEBOOK`` does (no preheated kernel,
-    Voilà's own template): the before-picture for the benchmark.
+    Voilà's own template): the before-picture for the benchmark. ``parameters`` set the
+    demo's parameters (``EPOCHS=1``).
     """
-    notebook = demo_copy(folder, epochs)
+    notebook = demo_copy(folder, **parameters)
     port = free_port()
     argv, env = demo_tool.command(notebook, port=port, open_browser=False,
                                   base_env=isolated_env(folder))

@@ -169,7 +169,7 @@ def test_validate_on_a_blank_assignment_says_one_short_line_per_test(student, ch
 
 def test_the_lecturer_drags_the_demo_sliders_and_nothing_fails(chromium, tmp_path,
                                                                record_property):
-    with bs.demo_server(tmp_path, epochs=1) as server:
+    with bs.demo_server(tmp_path, EPOCHS=1) as server:
         bs.wait_until_idle(server.process)          # the preheated kernel has run the demo
         with sync_api.sync_playwright() as playwright:
             browser = bs.launch(playwright, chromium)
