@@ -51,10 +51,11 @@ __all__ = ["Explorer", "ModelExplorer", "LiveFigure", "style_axes", "percent", "
            "mask_picture", "private_copy", "COALESCE_S", "DPI", "FONT", "KEPT", "PRUNED",
            "ACCENT", "CURVE_COLORS", "READOUT_STYLE", "CONTROLS_CSS"]
 
-# Moves closer together than this share one update. Short: a browser sends a slider's next
-# value only once the kernel is idle again, so moves rarely queue up, and every millisecond of
-# rest is a millisecond between the hand and the readout.
-COALESCE_S = 0.01
+# Moves closer together than this share one update: long enough for messages that queued up
+# during an update to land (they arrive back to back), short because a browser sends a slider's
+# next value only once the kernel is idle again, and every millisecond of rest is one between
+# the hand and the readout.
+COALESCE_S = 0.002
 DPI = 100
 FONT = {"title": 15, "label": 14, "tick": 12, "legend": 12, "text": 12}
 KEPT, PRUNED, ACCENT = "#1f77b4", "#f2a7a0", "#d62728"
