@@ -82,6 +82,16 @@ def test_make_lab_opens_jupyterlab_on_the_students_working_copy():
     assert f"--ServerApp.root_dir={ROOT}" in argv
 
 
+def test_the_launch_tools_examples_run():
+    import doctest
+
+    import demo
+
+    for module in (lab, demo):
+        assert doctest.testmod(module).failed == 0, module.__name__
+    assert "tools/demo.py lessons/demo_live.ipynb --port 8866" in _run("make", "-n", "demo")
+
+
 def test_the_views_keep_their_own_settings_and_workspaces():
     student, instructor = (lab.environment(view, base={}) for view in lab.VIEWS)
     for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
