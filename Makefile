@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ASSIGNMENT ?= pruning
 
 .PHONY: setup lab test test-fast demo release grade benchmarks clean
-.PHONY: lab-instructor book slides
+.PHONY: lab-instructor update book slides
 .PHONY: hub student-kit
 
 setup: $(STAMP)
@@ -45,16 +45,20 @@ $(STAMP): pyproject.toml grader/pyproject.toml
 	$(BIN)/python -m pip install --quiet --progress-bar off -e ".[dev]" -e ./grader
 	touch $(STAMP)
 
-# `make lab` is the students' JupyterLab: of nbgrader's tools only the Assignment List and
-# Validate. jupyter_config/student (added to Jupyter's config path for this command only)
-# switches off Create Assignment, Formgrader and Course List. `make lab-instructor` has them all.
-LAB = $(BIN)/jupyter lab --notebook-dir=. lessons/00_compression_overview.ipynb $(if $(filter 0,$(shell id -u)),--allow-root,)
-STUDENT_CONFIG := $(abspath jupyter_config/student)
+# `make lab` is the students' JupyterLab, in their own working copy work/ (made on first run;
+# course updates merged in at each start): of nbgrader's tools only Validate.
+# `make lab-instructor` is JupyterLab in the course root with all of nbgrader's tools and the
+# course's exchange (.hub/exchange). Each view has its own settings and workspace (.lab/).
+# `make update` merges the course's committed changes into work/ as nbgitpuller does: run it
+# after `git pull`. See tools/lab.py and tools/working_copy.py.
 lab: $(STAMP)
-	JUPYTER_CONFIG_PATH="$(STUDENT_CONFIG)$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH),)" $(LAB)
+	$(BIN)/python tools/lab.py student
 
 lab-instructor: $(STAMP)
-	$(LAB)
+	$(BIN)/python tools/lab.py instructor
+
+update: $(STAMP)
+	$(BIN)/python tools/working_copy.py
 
 # The book: every lesson executed with its defaults (each once; reused until the lesson or
 # pruning_kit changes), as a static site in _build/book/ that opens from disk.
@@ -73,12 +77,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests pruning_kit grader/pruning_grader -m "not slow and not browser and not e2e"
 
-# Present a notebook: Voilà runs it and shows only its text and widgets (no code).
+# Present a notebook: Voilà runs it and shows only its text and widgets (no code), with a kernel
+# prepared before the page is opened and no request leaving the machine (tools/demo.py).
 # `make demo DEMO=lessons/01_magnitude_pruning.ipynb` presents a lesson instead.
 DEMO ?= lessons/demo_live.ipynb
 DEMO_PORT ?= 8866
 demo: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/voila $(DEMO) --Voila.ip=127.0.0.1 --port=$(DEMO_PORT) --show_tracebacks=True --theme=light
+	$(BIN)/python tools/demo.py $(DEMO) --port $(DEMO_PORT)
 
 # nbgrader: regenerate assignments/ from solutions/; autograde submitted/ into a grades
 # CSV (autograded/grades_$(ASSIGNMENT).csv) and HTML feedback (feedback/).

@@ -10,6 +10,7 @@ offline from disk.
 import datetime
 import importlib.metadata
 import importlib.util
+import json
 import platform
 import shutil
 from pathlib import Path
@@ -31,6 +32,8 @@ html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": True,     # the executed notebook, from the site's own _sources
     "use_fullscreen_button": False,
+    # One search box, in the sidebar: the PyData theme would add a second one to the header
+    "navbar_persistent": [],
 }
 html_last_updated_fmt = "%Y-%m-%d"
 html_context = {"default_mode": "light"}   # a page opened from disk has no stored choice yet
@@ -83,6 +86,19 @@ myst_substitutions = {
 }
 
 
+# ---- every figure described (tools/build_book.py writes figure_alts.json: image hash -> text)
+def _describe_figures(app, doctree):
+    from docutils import nodes
+
+    alts_file = Path(app.srcdir) / "figure_alts.json"
+    alts = json.loads(alts_file.read_text(encoding="utf-8")) if alts_file.is_file() else {}
+    for image in doctree.findall(nodes.image):
+        digest = Path(image.get("uri", "")).name.split(".")[0]
+        if digest in alts:
+            image["alt"] = alts[digest]
+
+
 def setup(app):
     _packaged_mathjax()                  # fail at the start, not after the whole build
     app.connect("build-finished", _copy_mathjax)
+    app.connect("doctree-read", _describe_figures)

@@ -42,6 +42,7 @@ FIGSIZE = (7.0, 4.5)
 SCALES = ("linear", "log", "symlog", "logit")
 SPREADS = ("minmax", "std", "sem", None)
 X_AXES = ("sparsity", "remaining")
+LEGEND_ROOM = 0.3     # share of a histogram's height kept free above its bars for the legend
 
 
 # --------------------------------------------------------------------------- helpers
@@ -122,6 +123,47 @@ def _legend(ax, loc, **kwargs):
     if loc == "outside":
         return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
     return ax.legend(loc=loc, **kwargs)
+
+
+def _leave_room_above(ax, share: float) -> None:
+    """Raise the top of the y axis so the data fill only the lower ``1 - share`` of the axes.
+
+    A legend in an upper corner then sits over empty space, not over the tallest bars.
+    """
+    bottom, top = ax.get_ylim()
+    if ax.get_yscale() == "log":
+        low, high = np.log10(bottom), np.log10(top)
+        ax.set_ylim(bottom, 10 ** (high + share / (1 - share) * (high - low)))
+    else:
+        ax.set_ylim(bottom, top + share / (1 - share) * (top - bottom))
+
+
+def _bar_labels(ax, bars, line_at: float | None, fontsize="x-small") -> None:
+    """Write each bar's percentage where no horizontal line at ``line_at`` crosses it.
+
+    Above the bar by default; inside its top (in white) where a line would run
+    through the label above; above the line where it would cross both places.
+    """
+    from matplotlib.font_manager import FontProperties
+
+    size = FontProperties(size=fontsize).get_size_in_points()
+    bottom, top = ax.get_ylim()
+    axes_pt = ax.get_position().height * ax.figure.get_figheight() * 72
+    text = (1.3 * size + 5) / axes_pt * (top - bottom)      # a label and its gaps, in data units
+    for bar in bars:
+        height = bar.get_height()
+        if not np.isfinite(height):
+            continue
+        x, label = bar.get_x() + bar.get_width() / 2, f"{height:.0f}%"
+        where = {"xy": (x, height), "xytext": (0, 2), "va": "bottom", "color": "black"}
+        if line_at is not None and height - 0.5 <= line_at <= height + text:
+            if height - text > 0 and not height - text <= line_at <= height:
+                where = {"xy": (x, height), "xytext": (0, -4), "va": "top", "color": "white"}
+            else:
+                where = {"xy": (x, max(height, line_at)), "xytext": (0, 4), "va": "bottom",
+                         "color": "black"}
+        ax.annotate(label, where["xy"], xytext=where["xytext"], textcoords="offset points",
+                    ha="center", va=where["va"], color=where["color"], fontsize=fontsize)
 
 
 def close(axes) -> None:
@@ -452,13 +494,17 @@ def _flat_weights(weights) -> np.ndarray:
 def weight_histogram(weights, *, pruned_threshold: float | None = None, axes=None,
                      bins: int = 100, label: str = "weights", drop_zeros: bool = False,
                      log_count: bool = False, title: str | None = None, legend_loc: str = "best"):
-    """Histogram of weight values; the band ``|w| < pruned_threshold`` is shaded.
+    """Histogram of weight values; the band ``|w| <= pruned_threshold`` is shaded.
+
+    The count axis leaves room above the tallest bar, so a legend in an upper
+    corner (here or one the caller draws later) never covers the peak.
 
     Args:
         weights: a tensor/array, a list or dict of them, or a model (its
             Linear/Conv2d weights as the forward pass sees them, masks applied).
-        pruned_threshold: magnitude below which weights are (to be) pruned;
-            shades ``[-t, t]`` and reports the fraction inside it.
+        pruned_threshold: the threshold τ: weights with ``|w| <= τ`` are (to be)
+            pruned, as a magnitude mask that removes the k smallest does when τ is
+            the k-th smallest ``|w|``; shades ``[-τ, τ]`` and reports the fraction inside.
         axes: draw here; ``None`` makes a new figure.
         bins: number of histogram bins (>= 1).
         label: legend label of the histogram.
@@ -476,7 +522,7 @@ def weight_histogram(weights, *, pruned_threshold: float | None = None, axes=Non
         >>> w = torch.tensor([-0.9, -0.2, 0.1, 0.3, 0.8])
         >>> ax = weight_histogram(w, pruned_threshold=0.25, bins=20)
         >>> [t.get_text() for t in ax.get_legend().get_texts()]
-        ['weights', 'pruned band |w| < 0.25 (40.0% of weights)']
+        ['weights', 'pruned band |w| ≤ τ = 0.25 (40.0% of weights)']
         >>> close(ax)
     """
     check_int("bins", bins, low=1)
@@ -491,14 +537,15 @@ def weight_histogram(weights, *, pruned_threshold: float | None = None, axes=Non
     ax = _new_axes(axes, legend_loc=legend_loc)
     ax.hist(shown, bins=bins, color="C0", alpha=0.85, label=label)
     if pruned_threshold is not None:
-        inside = float(np.mean(np.abs(flat) < pruned_threshold))
+        inside = float(np.mean(np.abs(flat) <= pruned_threshold))
         t = float(pruned_threshold)
         ax.axvspan(-t, t, color="C3", alpha=0.2,
-                   label=f"pruned band |w| < {t:.3g} ({100 * inside:.1f}% of weights)")
+                   label=f"pruned band |w| ≤ τ = {t:.3g} ({100 * inside:.1f}% of weights)")
     ax.set_xlabel("weight value (dimensionless)")
     ax.set_ylabel("number of weights" + (" (log scale)" if log_count else ""))
     if log_count:
         ax.set_yscale("log")
+    _leave_room_above(ax, LEGEND_ROOM)
     if title:
         ax.set_title(title)
     _legend(ax, legend_loc)
@@ -549,12 +596,12 @@ def layer_sparsity_bars(sparsities: Mapping, axes=None, *, overall: float | None
     ax = _new_axes(axes, legend_loc=legend_loc)
     positions = np.arange(len(layers))
     width = 0.8 / len(groups)
+    all_bars = []
     for i, (method, values) in enumerate(groups.items()):
         heights = [100.0 * values.get(layer, np.nan) for layer in layers]
         bars = ax.bar(positions + (i - (len(groups) - 1) / 2) * width, heights, width,
                       label=str(method), color=f"C{i}")
-        if annotate:
-            ax.bar_label(bars, fmt="%.0f%%", padding=2, fontsize="x-small")
+        all_bars.append(bars)
     if overall is not None:
         ax.axhline(100.0 * overall, color="0.2", linestyle="--", linewidth=1.5,
                    label=f"whole network ({100 * overall:.1f}%)")
@@ -562,6 +609,9 @@ def layer_sparsity_bars(sparsities: Mapping, axes=None, *, overall: float | None
     ax.set_xlabel("layer")
     ax.set_ylabel("sparsity (% of weights pruned)")
     ax.set_ylim(0, 112)
+    if annotate:     # after the limits: a label's place depends on the line's
+        for bars in all_bars:
+            _bar_labels(ax, bars, None if overall is None else 100.0 * overall)
     if title:
         ax.set_title(title)
     _legend(ax, legend_loc)

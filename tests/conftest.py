@@ -65,6 +65,18 @@ def postgres():
 
 
 @pytest.fixture(scope="session")
+def chromium():
+    """Path of Debian's Chromium for the browser tests, installed with apt-get when missing
+    (needs root); skipped, saying why, where that is impossible."""
+    from browser_support import chromium_path
+
+    path, reason = chromium_path()
+    if path is None:
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
 def real_class(tmp_path_factory):
     """Both assignments released into a temporary course, the class of
     ``tests/support/real_class.py`` submitted and graded once, with two workers, by the real

@@ -2,16 +2,22 @@
 
 The test builds the book the way `make book` does, for one lesson only (the build is
 the same for every lesson; executing all seven would double the lesson tests' time),
-into a temporary folder. The executed lesson comes from ``_build/executed/`` when an
+into a temporary folder: lesson 01, whose magnitude-rule equation is wider than the
+column at its natural size. The executed lesson comes from ``_build/executed/`` when an
 earlier `make book` left a copy whose key still matches the lesson and the kit; else
 it is executed once here. Headless Chromium then opens the lesson's page straight from
-the folder (``file://``) with every other request aborted, and the page must show:
+the folder (``file://``) with every other request aborted, as a reader would, and the
+page must show:
 
 - equations typeset by MathJax (``mjx-container`` elements with SVG, no ``$$`` or
   ``\\(`` left in the text);
-- figures as ``<img>`` elements that decoded (natural width > 0), tables as tables;
+- figures as ``<img>`` elements that decoded (natural width > 0), each with a real
+  description as its ``alt`` text (what it plots against what, its legend), never its
+  file path; tables as tables;
 - the prose the lesson computed (Markdown outputs) and the static stand-in of its
   explorer;
+- no element wider than the text column (wide equations shrink, long code lines wrap);
+- one search box;
 - no request that had to leave the folder, and no local file missing.
 """
 
@@ -21,14 +27,72 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import CHROMIUM_FLAGS, chromium  # noqa: F401  (the fixture)
+from browser_support import CHROMIUM_FLAGS  # (the chromium fixture: conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 import build_book  # noqa: E402  (tools/ is put on the path just above)
+import figure_alt  # noqa: E402
 
-LESSON = "00_compression_overview"    # equations, figures, tables, computed prose, an explorer
+LESSON = "01_magnitude_pruning"    # equations (one wider than the column), figures, tables,
+                                   # computed prose, an explorer
+# Elements whose right edge passes the article's, outermost first.
+WIDER_THAN_THE_COLUMN = """() => {
+  const article = document.querySelector('article');
+  const right = article.getBoundingClientRect().right;
+  const past = el => el.getBoundingClientRect().width > 0
+                     && el.getBoundingClientRect().right > right + 1;
+  return Array.from(article.querySelectorAll('*'))
+    .filter(el => past(el) && !past(el.parentElement))
+    .map(el => `${el.tagName.toLowerCase()}.${el.getAttribute('class') || ''} `
+               + `${Math.round(el.getBoundingClientRect().width)} px`);
+}"""
+SEARCH_BOXES = """() => Array.from(document.querySelectorAll(
+    '.search-button-field, input[type=search], form.bd-search'))
+    .filter(el => el.getBoundingClientRect().width > 0).length"""
+
+
+def test_a_figure_is_described_by_its_titles_labels_and_legend():
+    import doctest
+
+    import matplotlib
+    import torch
+    from matplotlib.figure import Figure
+
+    from pruning_kit import plots
+
+    assert doctest.testmod(figure_alt).failed == 0
+    matplotlib.use("Agg")
+    fig = Figure(figsize=(12, 4))
+    left, right = fig.subplots(1, 2)
+    plots.weight_histogram(torch.linspace(-1, 1, 500), pruned_threshold=0.2, axes=left,
+                           label="fc1", title="before pruning")
+    plots.layer_sparsity_bars({"fc1": 0.9, "fc2": 0.5}, axes=right, overall=0.8)
+    fig.suptitle("Where the weights go")
+    assert figure_alt.describe(fig) == (
+        "Figure: Where the weights go. 2 panels. 1) before pruning: a histogram of number of "
+        "weights against weight value (dimensionless); legend: fc1; pruned band |w| ≤ τ = 0.2 "
+        "(20.0% of weights). 2) a bar chart of sparsity (% of weights pruned) against layer; "
+        "legend: whole network (80.0%); sparsity.")
+
+
+def test_the_book_gives_each_figure_its_description_by_image_hash():
+    import base64
+    import hashlib
+
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    png = base64.b64encode(b"\x89PNG picture").decode()
+    described = new_output("display_data", data={"image/png": png},
+                           metadata={"image/png": {"alt": "Figure: a line plot of y against x."}})
+    bare = new_output("display_data", data={"image/png": base64.b64encode(b"other").decode()})
+    nb = new_notebook(cells=[new_code_cell("plt.plot(x, y)", outputs=[described]),
+                             new_code_cell("# the loss curve\nshow(loss)", outputs=[bare])])
+    alts = build_book.figure_alts(nb)
+    assert alts[hashlib.sha256(b"\x89PNG picture").hexdigest()] == \
+        "Figure: a line plot of y against x."
+    assert alts[hashlib.sha256(b"other").hexdigest()] == "A figure drawn by the code “the loss curve”."
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +157,9 @@ def test_a_lesson_page_renders_offline_with_equations_figures_and_tables(book, c
             images = page.evaluate(
                 "() => Array.from(document.querySelectorAll('article img')).map("
                 "img => ({src: img.getAttribute('src'), complete: img.complete,"
-                " width: img.naturalWidth}))")
+                " width: img.naturalWidth, alt: img.getAttribute('alt') || ''}))")
+            too_wide = page.evaluate(WIDER_THAN_THE_COLUMN)
+            search_boxes = page.evaluate(SEARCH_BOXES)
             tables = page.locator("article table").count()
             # computed prose: the lesson's Markdown outputs, rendered as paragraphs
             prose = page.locator("article .cell_output p").all_inner_texts()
@@ -110,6 +176,13 @@ def test_a_lesson_page_renders_offline_with_equations_figures_and_tables(book, c
     assert len(figures) >= 3, images
     broken = [i["src"] for i in images if not i["complete"] or i["width"] == 0]
     assert not broken, f"images that did not load: {broken}"
+    undescribed = [i for i in images if len(i["alt"].split()) < 6 or i["src"] in i["alt"]
+                   or i["alt"].endswith((".png", ".jpg", ".svg"))]
+    assert not undescribed, f"images without a real description: {undescribed}"
+    described = [i["alt"] for i in figures]
+    assert all(" against " in alt or "explorer" in alt for alt in described), described
+    assert not too_wide, f"elements wider than the text column: {too_wide}"
+    assert search_boxes == 1, f"{search_boxes} search boxes on the page"
     assert tables >= 2
     assert len(prose) >= 3, f"the lesson's computed Markdown is missing: {prose}"
     assert not [p for p in prose if "**" in p or "$" in p], "computed Markdown left unrendered"

@@ -1,151 +1,220 @@
-"""A real browser drives the live demo.
+"""The first hour of a student, a lecturer and an instructor, in headless Chromium.
 
-Voilà runs a fresh copy of ``lessons/demo_live.ipynb`` on a free local port
-(what ``make demo`` serves), headless Chromium opens it through Playwright,
-drags the pruning slider and presses arrow keys, and the accuracy shown by the
-kernel must follow. Chromium comes from Debian (``/usr/bin/chromium``); the
-test installs it with apt-get when it is missing and it runs as root, and is
-skipped, saying why, only where that is impossible.
+Each test starts from what that person has, with the command the README gives them, on a
+free local port, in a fresh clone of the course where it matters (tests/course_repo.py):
+
+- **student**, `make lab` (tools/lab.py student): lesson 01 opens in the student's working
+  copy, runs top to bottom without an error, its slider answers; nbgrader's Assignment
+  List, which needs a class's exchange, is not there and nothing says "Error"; saving
+  leaves the clone's `git status` clean. Validate on the blank assignment shows at most one
+  short line per test and no traceback (this waits for the grading checks' short
+  messages: expected to fail until they land).
+- **lecturer**, `make demo` (tools/demo.py): the page shows the sliders, twenty drags of the
+  pruning slider each end on the readout of the value dragged to, and nothing fails: no
+  console error, no failed request, no request that tries to leave the machine.
+  The timings (first slider, drag -> readout median and p95) are printed by
+  `benchmarks/browser_latency.py`, not asserted here.
+- **instructor**, `make lab-instructor` (tools/lab.py instructor): the formgrader's Manage
+  Assignments page in a fresh clone lists the assignments without a warning (the course's
+  exchange is there), and says where the course's state lives.
+- **reader**, `make book`: tests/test_book.py (the page read from disk, offline).
+
+Chromium comes from Debian (the `chromium` fixture in conftest.py installs it with apt-get
+when missing and running as root); everything is skipped, saying why, where it can't be.
 """
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
-import nbformat
 import pytest
 
-from browser_support import CHROMIUM_FLAGS, chromium  # noqa: F401 (the fixture)
-from local_server import stop
+import browser_support as bs
+from course_repo import fresh_clone, status
 from pruning_kit.course.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "lessons" / "demo_live.ipynb"
-START_TIMEOUT_S = 60      # Voilà listening
-RUN_TIMEOUT_S = 120       # the notebook has trained the network and shown the explorer
+
+import lab  # noqa: E402  (browser_support put tools/ on the path)
+
+LESSON = "lessons/01_magnitude_pruning.ipynb"
+ASSIGNMENT = "assignments/pruning/pruning.ipynb"
+START_TIMEOUT_S = 90      # a server listening
+RUN_TIMEOUT_S = 600       # lesson 01 run top to bottom on a busy 2-core machine
 UPDATE_TIMEOUT_S = 30     # the kernel has answered a slider move
+VISIBLE_TESTS = 9         # the pruning assignment's visible test cells (README)
 
-pytestmark = pytest.mark.browser
-
-
-def listening(port: int) -> bool:
-    # A TCP connect, not an HTTP GET: every GET of Voilà's page starts a kernel.
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def quick_copy(folder: Path) -> Path:
-    """The demo notebook with fewer training epochs (the test is about the widgets)."""
-    nb = nbformat.read(DEMO, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    assert re.search(r"^EPOCHS = \d+", cell.source, flags=re.M), "the demo lost EPOCHS"
-    cell.source = re.sub(r"^EPOCHS = \d+", "EPOCHS = 1", cell.source, flags=re.M)
-    path = folder / "demo_live.ipynb"
-    nbformat.write(nb, path)
-    return path
+def lab_server(course: Path, view: str, folder: Path):
+    """A view's JupyterLab on the course, as tools/lab.py starts it (no token, no browser)."""
+    port = free_port()
+    # runtime and data dirs of the test's own; settings and workspace: the view's, in the clone
+    argv, env = lab.command(view, course, port=port, open_browser=False, token="",
+                            base_env=bs.isolated_env(folder))
+    env["OMP_NUM_THREADS"] = "1"
+    return bs.serve(argv, env, course, folder / f"{view}.log", port, START_TIMEOUT_S), \
+        f"http://127.0.0.1:{port}"
 
+
+def wait_for_kernel(page, timeout_s=START_TIMEOUT_S):
+    # The toolbar's indicator says idle before a kernel exists; the status bar waits for one.
+    page.get_by_text(re.compile(r"Python 3 \(ipykernel\) \| Idle")).first.wait_for(
+        timeout=timeout_s * 1000)
+
+
+def menu(page, top: str, item) -> None:
+    """Choose ``item`` (a name or a pattern) in the menu bar's ``top`` menu."""
+    page.get_by_role("menuitem", name=top, exact=True).click()
+    page.get_by_role("menuitem", name=item).first.click()
+
+
+def saved_outputs(path: Path, timeout_s: float = 60) -> list:
+    """The outputs of ``path`` as saved on disk, once the saved notebook has any."""
+    import nbformat
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        nb = nbformat.read(path, as_version=4)
+        outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+        if outputs or time.monotonic() > deadline:
+            return outputs
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------------------------- student
 
 @pytest.fixture
-def voila(tmp_path):
-    """A fresh Voilà server (isolated Jupyter dirs) serving a copy of the demo; yields its URL."""
-    pytest.importorskip("voila")
-    notebook = quick_copy(tmp_path)
-    dirs = {name: tmp_path / name.lower() for name in (
-        "JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR",
-        "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR", "IPYTHONDIR")}
-    for folder in dirs.values():
-        folder.mkdir()
-    env = {**os.environ, **{k: str(v) for k, v in dirs.items()}, "OMP_NUM_THREADS": "1",
-           "OMP_WAIT_POLICY": "PASSIVE",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("MPLBACKEND", None)
-    port = free_port()
-    log_path = tmp_path / "voila.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
-             "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", "--show_tracebacks=True"],
-            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not listening(port):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Voilà did not start listening on port {port}:\n"
-                            f"{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/", log_path
-    finally:
-        stop(server, timeout=15)
+def student(tmp_path):
+    course = fresh_clone(tmp_path / "course")
+    lab.prepare("student", course, log=lambda *_: None)
+    server, url = lab_server(course, "student", tmp_path)
+    with server:
+        yield course, url, tmp_path
 
 
-def test_dragging_the_slider_updates_the_accuracy(chromium, voila, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    url, log_path = voila
+def test_a_student_runs_lesson_01_in_make_lab_and_leaves_the_clone_clean(student, chromium):
+    course, url, folder = student
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=CHROMIUM_FLAGS)
+        browser = bs.launch(playwright, chromium)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1900})
-            # Stay hermetic: Voilà's page asks a CDN for fonts; only the local server answers.
-            page.route("**/*", lambda route: route.continue_()
-                       if urlparse(route.request.url).hostname == "127.0.0.1" else route.abort())
-            # Voilà streams the page while the kernel runs the notebook: don't wait for the
-            # end of the document here, wait for the explorer below.
-            page.goto(url, wait_until="commit", timeout=START_TIMEOUT_S * 1000)
-
-            pruning = page.locator(".pk-explorer").filter(
-                has=page.locator(".pk-sparsity-slider"))
-            handle = pruning.locator(".pk-sparsity-slider .noUi-handle")
-            accuracy = pruning.locator(".pk-readout .pk-accuracy")
-            readout = pruning.locator(".pk-readout")
-            try:
-                sync_api.expect(accuracy).to_have_text(re.compile(r"^\d+\.\d%$"),
-                                                       timeout=RUN_TIMEOUT_S * 1000)
-            except AssertionError:
-                page.screenshot(path=tmp_path / "timeout.png", full_page=True)
-                raise AssertionError("the demo never showed its explorer:\n"
-                                     + log_path.read_text(errors="replace")[-3000:]) from None
-            # The whole notebook has run (the page is complete) and the figure is drawn:
-            # nothing moves the slider around any more.
-            page.wait_for_load_state("load", timeout=RUN_TIMEOUT_S * 1000)
-            sync_api.expect(page.locator(".pk-bits-slider")).to_be_visible(
-                timeout=UPDATE_TIMEOUT_S * 1000)
-            sync_api.expect(pruning.locator("canvas").first).to_be_visible(
-                timeout=UPDATE_TIMEOUT_S * 1000)
-            dense = accuracy.inner_text()
-            total = int(re.search(r"of ([\d,]+) weights", readout.inner_text()).group(1)
-                        .replace(",", ""))
-
-            # Drag the handle past the right end of the track: 99% of the weights pruned.
-            track = pruning.locator(".pk-sparsity-slider .noUi-base").bounding_box()
-            knob = handle.bounding_box()
-            y = knob["y"] + knob["height"] / 2
-            page.mouse.move(knob["x"] + knob["width"] / 2, y)
-            page.mouse.down()
-            page.mouse.move(track["x"] + track["width"] + 40, y, steps=12)
-            page.mouse.up()
-            sync_api.expect(handle).to_have_attribute("aria-valuenow", re.compile(r"^99(\.0+)?$"))
-            sync_api.expect(accuracy).not_to_have_text(dense, timeout=UPDATE_TIMEOUT_S * 1000)
-            kept = total - round(0.99 * total)
-            sync_api.expect(readout).to_contain_text(f"{kept:,} of {total:,} weights kept",
-                                                     timeout=UPDATE_TIMEOUT_S * 1000)
-
-            # Nine quick key presses: the kernel may skip moves, but must end at 90%.
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            watch = bs.PageWatch(page)
+            page.goto(f"{url}/lab/tree/{LESSON}", timeout=START_TIMEOUT_S * 1000)
+            wait_for_kernel(page)
+            menu(page, "Run", re.compile(r"^Run All Cells"))
+            # every code cell has run once the prompts carry numbers: no "[ ]", no "[*]"
+            page.wait_for_function(
+                """() => { const p = Array.from(document.querySelectorAll(
+                       '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt'));
+                     return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }""",
+                timeout=RUN_TIMEOUT_S * 1000, polling=1000)
+            # the lesson's explorer answers the keyboard
+            handle = page.locator(".pk-sparsity-slider .noUi-handle").first
+            handle.scroll_into_view_if_needed()
+            readout = page.locator(".pk-readout").first
+            before = readout.inner_text()
             handle.focus()
-            for _ in range(9):
-                page.keyboard.press("ArrowLeft")
-            sync_api.expect(handle).to_have_attribute("aria-valuenow", re.compile(r"^90(\.0+)?$"))
-            kept = total - round(0.90 * total)
-            sync_api.expect(readout).to_contain_text(f"{kept:,} of {total:,} weights kept",
-                                                     timeout=UPDATE_TIMEOUT_S * 1000)
-            assert accuracy.inner_text() != dense
-            page.screenshot(path=tmp_path / "demo.png", full_page=True)
+            for _ in range(3):
+                page.keyboard.press("ArrowRight")
+            sync_api.expect(readout).not_to_have_text(before, timeout=UPDATE_TIMEOUT_S * 1000)
+            # no Assignment List without an exchange, and no error about one
+            nbgrader_menu = page.get_by_role("menuitem", name="Nbgrader", exact=True)
+            if nbgrader_menu.count():
+                nbgrader_menu.click()
+            assignment_list = page.get_by_role("menuitem", name="Assignment List").count()
+            page.keyboard.press("Escape")
+            fetch_errors = page.get_by_text(re.compile("Error fetching courses|exchange directory"
+                                                       )).count()
+            menu(page, "File", re.compile(r"^Save Notebook"))
+            outputs = saved_outputs(course / "work" / LESSON)
         finally:
             browser.close()
+    failed = [o for o in outputs if o.get("output_type") == "error"]
+    assert outputs and not failed, f"lesson 01 ran with errors: {failed[:1]}"
+    assert assignment_list == 0 and fetch_errors == 0
+    nbgrader_errors = [e for e in watch.errors if "nbgrader" in e.lower() or "assignment" in e.lower()]
+    assert not nbgrader_errors, nbgrader_errors
+    assert "Unwritable directory" not in (folder / "student.log").read_text(errors="replace")
+    assert status(course) == "", "running and saving in make lab changed the clone"
+    assert LESSON in status(course / "work"), "the student's copy holds the run"
+
+
+@pytest.mark.xfail(strict=False, reason="Validate's one-line messages come with the grading "
+                   "checks being rebuilt (CheckFailed rendering itself through IPython)")
+def test_validate_on_a_blank_assignment_says_one_short_line_per_test(student, chromium):
+    course, url, _ = student
+    with sync_api.sync_playwright() as playwright:
+        browser = bs.launch(playwright, chromium)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/lab/tree/{ASSIGNMENT}", timeout=START_TIMEOUT_S * 1000)
+            wait_for_kernel(page)
+            page.get_by_role("button", name="Validate").first.click()
+            dialog = page.locator(".jp-Dialog-content")
+            dialog.wait_for(timeout=RUN_TIMEOUT_S * 1000)
+            text = dialog.inner_text()
+        finally:
+            browser.close()
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert "Traceback" not in text and "File \"" not in text, text[:2000]
+    assert len(lines) <= VISIBLE_TESTS + 3, f"{len(lines)} lines:\n{text[:2000]}"
+    assert max(len(line) for line in lines) <= 120, text[:2000]
+    assert status(course) == ""
+
+
+# --------------------------------------------------------------------------------- lecturer
+
+def test_the_lecturer_drags_the_demo_sliders_and_nothing_fails(chromium, tmp_path,
+                                                               record_property):
+    with bs.demo_server(tmp_path, EPOCHS=1) as server:
+        bs.wait_until_idle(server.process)          # the preheated kernel has run the demo
+        with sync_api.sync_playwright() as playwright:
+            browser = bs.launch(playwright, chromium)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1900})
+                watch = bs.PageWatch(page)
+                first_slider_s = bs.open_demo(page, server.url)
+                page.locator(".pk-bits-slider").first.wait_for(state="visible",
+                                                                timeout=UPDATE_TIMEOUT_S * 1000)
+                page.locator(f"{bs.PRUNING} canvas").first.wait_for(
+                    state="visible", timeout=UPDATE_TIMEOUT_S * 1000)
+                page.wait_for_timeout(1000)
+                drags = bs.drag_latencies(page, 20)       # each ends on its own readout
+                page.screenshot(path=tmp_path / "demo.png", full_page=True)
+                problems = watch.problems()
+            finally:
+                browser.close()
+    record_property("first_slider_s", round(first_slider_s, 2))
+    record_property("drag_to_readout_ms", bs.summary([d["ms"] for d in drags]))
+    assert len(drags) == 20 and len({d["value"] for d in drags}) > 10
+    assert problems == {"console errors": [], "failed requests": [],
+                        "requests leaving the machine": []}, problems
     assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------------------- instructor
+
+def test_the_formgrader_in_a_fresh_clone_warns_of_nothing(chromium, tmp_path):
+    course = fresh_clone(tmp_path / "course")
+    said = []
+    lab.prepare("instructor", course, log=said.append)
+    server, url = lab_server(course, "instructor", tmp_path)
+    with server, sync_api.sync_playwright() as playwright:
+        browser = bs.launch(playwright, chromium)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/formgrader/manage_assignments", timeout=START_TIMEOUT_S * 1000)
+            page.get_by_text("pruning", exact=True).first.wait_for(timeout=60_000)
+            warnings = page.locator(".alert-warning").all_inner_texts()
+            listed = page.locator("td").all_inner_texts()
+        finally:
+            browser.close()
+    assert warnings == [], warnings
+    assert {"pruning", "binarized"} <= {text.strip() for text in listed}, listed
+    # where the course's state lives is said, and it stays out of git
+    assert any("gradebook.db" in line and "exchange" in line for line in said), said
+    assert (course / ".hub" / "exchange").is_dir()
+    assert status(course) == "", status(course)

@@ -32,7 +32,7 @@ import pytest
 
 import tiny_course as tc
 from local_server import stop
-from test_browser import CHROMIUM_FLAGS, chromium  # noqa: F401 - Debian's Chromium, shared fixture
+from browser_support import CHROMIUM_FLAGS  # (the chromium fixture: conftest.py)
 from pruning_kit.course import hub as course_hub
 from pruning_kit.course.gradebook import assignment_scores, submission_counts
 from pruning_kit.course.loopback import free_port

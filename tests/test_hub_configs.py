@@ -6,7 +6,10 @@ check them without a Kubernetes cluster, a TLJH server or an LMS.
 - the real-class role configs (hub/real/) are what the local demo writes, their copies in
   the Z2JH values and the TLJH script agree, and every Python snippet compiles;
 - the LMS route: `nbgrader zip_collect` with hub/lms/nbgrader_config.py turns a Canvas zip
-  into submitted/<student>/<assignment>/ (the real command line, so marked e2e).
+  into submitted/<student>/<assignment>/ (the real command line, so marked e2e);
+- students' copies of the lessons: the nbgitpuller link `make hub` prints has the documented
+  form, and a student's server (with the role config) answers it by cloning the course
+  into their home and, later, merging a correction without losing the student's edit.
 """
 
 import io
@@ -15,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -193,3 +197,78 @@ def test_zip_collect_turns_an_lms_download_into_submissions(tmp_path):
         path = course / "submitted" / student / tc.ASSIGNMENT / f"{tc.ASSIGNMENT}.ipynb"
         assert path.exists(), done.stdout + done.stderr
         assert json.loads(path.read_text())["cells"] == json.loads(notebook)["cells"]
+
+
+# ---------------------------------------------------------------------------
+# Students' copies of the lessons: nbgitpuller
+
+GIT = ["git", "-c", "user.email=course@example.org", "-c", "user.name=Course"]
+
+
+def test_the_pull_link_has_the_documented_form():
+    from urllib.parse import parse_qs, urlsplit
+
+    link = course_hub.pull_link("https://hub.example.edu/", "https://github.com/x/course",
+                                branch="main")
+    parts = urlsplit(link)
+    assert parts.netloc == "hub.example.edu" and parts.path == "/hub/user-redirect/git-pull"
+    assert parse_qs(parts.query) == {
+        "repo": ["https://github.com/x/course"], "branch": ["main"], "targetpath": ["course"],
+        "urlpath": ["lab/tree/course/lessons/00_compression_overview.ipynb"]}
+    readme = (HUB / "README.md").read_text()
+    assert "/hub/user-redirect/git-pull?repo=" in readme and "targetpath=course" in readme
+
+
+@pytest.mark.e2e
+def test_a_students_server_answers_the_pull_link_and_keeps_their_edits(tmp_path):
+    import urllib.request
+
+    from local_server import stop
+    from pruning_kit.course.loopback import free_port
+
+    course = tmp_path / "course-repo"
+    (course / "lessons").mkdir(parents=True)
+    lesson = course / "lessons" / "01.md"
+    lesson.write_text("# Lesson 1\n\nthe text\n\n## Exercise\n\nyour answer:\n")
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=course, check=True)
+    subprocess.run([*GIT, "add", "-A"], cwd=course, check=True)
+    subprocess.run([*GIT, "commit", "-q", "-m", "course"], cwd=course, check=True)
+    config = course_hub.write_role_config(tmp_path / "config", "student", "/x", "pruning-course",
+                                          tmp_path / "exchange")
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTERHUB_USER": "ada",
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}",
+         "--ServerApp.port_retries=0", "--IdentityProvider.token=", f"--ServerApp.root_dir={home}",
+         "--allow-root"], cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+    def pull():
+        # what the link's page does: nbgitpuller's API streams the git commands it runs
+        query = f"repo={course}&branch=main&targetpath=course"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/git-pull/api?{query}",
+                                            timeout=60) as answer:
+                    return answer.read().decode()
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.5)
+
+    try:
+        events = pull()
+        copy = home / "course" / "lessons" / "01.md"
+        assert copy.read_text() == lesson.read_text(), events
+        copy.write_text(copy.read_text().replace("your answer:", "your answer: 42"))
+        lesson.write_text(lesson.read_text().replace("the text", "the corrected text"))
+        subprocess.run([*GIT, "commit", "-q", "-am", "fix lesson 1"], cwd=course, check=True)
+        events = pull()
+        merged = copy.read_text()
+        assert "the corrected text" in merged and "your answer: 42" in merged, events
+    finally:
+        stop(server, timeout=15)

@@ -278,6 +278,9 @@ assert lenet5_acc["Ref."] > 0.9 and lenet5_acc["SNIP 0.98"] > 0.5, lenet5_acc
 # trained as lesson 01 trains: the border is pruned first and 90% costs little
 assert border_kept < centre_kept / 2
 assert pk.train.evaluate(at_90, test) > random_90 + 0.3
+# what its text explains: no weight decay, so the dark pixels' weights never moved from their
+# initial values, all under the 90% threshold
+assert WEIGHT_DECAY == 0 and unchanged == 1.0 and tau > init_bound and dark_kept == 0.0
 """,
     "04_quantization": """
 # affine quantization keeps 0 in the range: [1, 2, 5] comes back, the [min, max] variant clips 5 to 4

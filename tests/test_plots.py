@@ -177,7 +177,31 @@ def test_weight_histogram_counts_every_weight_and_shades_the_pruned_band():
     ax = plots.weight_histogram(w, pruned_threshold=0.25, bins=4)
     assert sum(bar.get_height() for bar in ax.containers[0]) == 6
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert texts[1] == "pruned band |w| < 0.25 (50.0% of weights)" and labelled(ax)
+    assert texts[1] == "pruned band |w| ≤ τ = 0.25 (50.0% of weights)" and labelled(ax)
+
+
+@pytest.mark.parametrize("loc", ["upper left", "upper right", "best"])
+def test_a_histogram_legend_in_an_upper_corner_covers_no_bar(loc):
+    # As lesson 01 draws it: trained-looking weights peaked at 0, the 90% band shaded, three
+    # panels side by side, and the legend moved to a corner after the call.
+    weights = torch.randn(300 * 784, generator=torch.Generator().manual_seed(0)) * 0.05
+    tau = weights.abs().kthvalue(round(0.9 * weights.numel())).values.item()
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8), layout="constrained")
+    ax = plots.weight_histogram(weights, pruned_threshold=tau, axes=axes[0],
+                                label="fc1, trained dense", title="before pruning")
+    ax.legend(fontsize="x-small", loc=loc)
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    bars = [bar.get_window_extent() for bar in ax.containers[0] if bar.get_height() > 0]
+    assert not [b for b in bars if b.overlaps(legend)], "the legend covers bars"
+
+
+def test_the_histogram_band_is_the_pruned_set_its_legend_names():
+    # weights with |w| <= tau are pruned (tau = the k-th smallest |w|), as the lessons say
+    w = torch.tensor([-0.5, -0.25, 0.1, 0.25, 0.9])
+    ax = plots.weight_histogram(w, pruned_threshold=0.25, bins=5)
+    assert ax.get_legend().get_texts()[1].get_text() == \
+        "pruned band |w| ≤ τ = 0.25 (60.0% of weights)"
 
 
 def test_weight_histogram_reads_a_pruned_model_and_can_drop_its_zeros():
@@ -217,6 +241,29 @@ def test_layer_sparsity_bars_heights_are_the_percentages_given():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["fc1", "fc2", "fc3"]
     assert "whole network (80.0%)" in [t.get_text() for t in ax.get_legend().get_texts()]
     assert labelled(ax)
+
+
+@pytest.mark.parametrize("heights, overall", [
+    ((0.91, 0.60, 0.30), 0.91),      # the 91% label of lesson 01 sat on the 91% line
+    ((0.88, 0.95, 0.10), 0.91),      # a line just above one bar and just below another
+    ((0.05, 0.50), 0.06),            # a short bar under the line
+])
+def test_bar_labels_stay_clear_of_the_whole_network_line(heights, overall):
+    fig = plt.figure(figsize=(7, 4.5), layout="constrained")
+    groups = {"one-shot": dict(zip(("fc1", "fc2", "fc3"), heights)),
+              "iterative": dict(zip(("fc1", "fc2", "fc3"), heights))}
+    ax = plots.layer_sparsity_bars(groups, overall=overall, axes=fig.add_subplot(),
+                                   legend_loc="lower right")
+    fig.canvas.draw()
+    line_y = ax.transData.transform((0, 100 * overall))[1]
+    labels = [t for t in ax.texts if t.get_text().endswith("%")]
+    assert len(labels) == 2 * len(heights)
+    clear_px = 4          # a label resting on the line (2 points above it) reads as crossed
+    crossed = [t.get_text() for t in labels if t.get_window_extent().y0 - clear_px
+               <= line_y <= t.get_window_extent().y1 + clear_px]
+    assert not crossed, f"the dashed line runs through or touches {crossed}"
+    texts = sorted(t.get_text() for t in labels)
+    assert texts == sorted(f"{100 * h:.0f}%" for h in heights * 2)
 
 
 def test_layer_sparsity_bars_groups_methods_side_by_side():

@@ -1,9 +1,11 @@
 """The two commands: `make lab` opens JupyterLab with the course's extensions, `.ci/run` runs
 the README's test command.
 
-`make lab` is the students' view: of nbgrader's tools only the Assignment List and
-Validate (the config in jupyter_config/student switches off Create Assignment, Formgrader
-and Course List, in the browser and on the server); `make lab-instructor` has them all.
+`make lab` is the students' view (tools/lab.py student): their working copy work/, and of
+nbgrader's tools only Validate (jupyter_config/student switches off Create Assignment,
+Formgrader, Course List and the Assignment List, which needs a class's exchange, in the
+browser and on the server); `make lab-instructor` (tools/lab.py instructor) has them all.
+Each view keeps its own JupyterLab settings and workspace.
 """
 
 import json
@@ -23,10 +25,13 @@ from pruning_kit.course.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-NBGRADER_STUDENT_TOOLS = ("@jupyter/nbgrader:assignment-list",
-                          "@jupyter/nbgrader:validate-assignment")
+sys.path.insert(0, str(ROOT / "tools"))
+
+import lab  # noqa: E402  (tools/ is put on the path just above)
+
+NBGRADER_STUDENT_TOOLS = ("@jupyter/nbgrader:validate-assignment",)
 NBGRADER_INSTRUCTOR_TOOLS = ("@jupyter/nbgrader:create-assignment", "@jupyter/nbgrader:formgrader",
-                             "@jupyter/nbgrader:course-list")
+                             "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:assignment-list")
 LAB_START_TIMEOUT_S = 90
 
 
@@ -43,9 +48,9 @@ def _make_plan(target: str) -> str:
 
 
 def _view_environment(target: str) -> dict:
-    """The Jupyter variables `make TARGET` sets on its `jupyter lab` line (NAME="value")."""
-    line = next(line for line in _make_plan(target).splitlines() if "jupyter lab" in line)
-    return dict(re.findall(r'\b(JUPYTER\w*)="([^"]*)"', line))
+    """The Jupyter variables of the view `make TARGET` starts (tools/lab.py VIEW)."""
+    view = re.search(r"tools/lab\.py (\w+)", _make_plan(target)).group(1)
+    return {k: v for k, v in lab.environment(view, base={}).items() if k.startswith("JUPYTER")}
 
 
 def _disabled_extensions(listing: str) -> set[str]:
@@ -68,9 +73,34 @@ def test_nbgrader_server_extensions_enabled():
     assert "nbgrader.server_extensions.formgrader enabled" in listing, listing
 
 
-def test_make_lab_opens_jupyterlab_on_the_course():
-    plan = _run("make", "-n", "lab")
-    assert "jupyter lab" in plan and "lessons/" in plan
+def test_make_lab_opens_jupyterlab_on_the_students_working_copy():
+    assert "tools/lab.py student" in _run("make", "-n", "lab")
+    argv, _ = lab.command("student")
+    assert argv[1] == "lab" and f"--ServerApp.root_dir={ROOT / 'work'}" in argv
+    assert str(ROOT / "work" / "lessons" / "00_compression_overview.ipynb") in argv
+    argv, _ = lab.command("instructor")
+    assert f"--ServerApp.root_dir={ROOT}" in argv
+
+
+def test_the_launch_tools_examples_run():
+    import doctest
+
+    import demo
+
+    for module in (lab, demo):
+        assert doctest.testmod(module).failed == 0, module.__name__
+    assert "tools/demo.py lessons/demo_live.ipynb --port 8866" in _run("make", "-n", "demo")
+
+
+def test_the_views_keep_their_own_settings_and_workspaces():
+    student, instructor = (lab.environment(view, base={}) for view in lab.VIEWS)
+    for name in ("JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        assert student[name] != instructor[name]
+        assert Path(student[name]).is_relative_to(ROOT / ".lab" / "student")
+        assert Path(instructor[name]).is_relative_to(ROOT / ".lab" / "instructor")
+    for path in (".lab/student/settings", "work/lessons/01.ipynb"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode
+        assert ignored == 0, f"{path} must be git-ignored (the views' state, the working copy)"
 
 
 def test_ci_runs_the_readme_test_command():
@@ -85,8 +115,9 @@ def test_make_lab_is_the_students_view_and_lab_instructor_the_instructors():
     config = Path(student.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep)[0])
     assert config == ROOT / "jupyter_config" / "student", student
     assert (config / "labconfig" / "page_config.json").is_file()
-    assert not instructor, f"make lab-instructor must run plain JupyterLab, sets {instructor}"
-    assert "jupyter lab" in _make_plan("lab-instructor")
+    config = Path(instructor["JUPYTER_CONFIG_PATH"].split(os.pathsep)[0])
+    assert config == ROOT / "jupyter_config" / "instructor", instructor
+    assert not (config / "labconfig").exists(), "the instructor's view hides none of nbgrader"
 
 
 def test_student_view_hides_the_instructor_tools():
@@ -111,16 +142,13 @@ def _get(url: str) -> tuple[int, str]:
 @pytest.mark.parametrize("target", ["lab", "lab-instructor"])
 def test_the_running_server_serves_each_view(target, tmp_path):
     # What the browser really gets: the page config of /lab, and nbgrader's instructor pages.
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
-               **_view_environment(target))
+    view = {"lab": "student", "lab-instructor": "instructor"}[target]
+    port = free_port()
+    command, env = lab.command(view, port=port, open_browser=False, token="")
+    command = [a for a in command if not a.startswith("--ServerApp.root_dir=")]
+    command.append(f"--ServerApp.root_dir={tmp_path}")
     for name in ("JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
         env[name] = str(tmp_path / name.lower())
-    port = free_port()
-    command = [str(BIN / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-               "--IdentityProvider.token=", f"--ServerApp.root_dir={tmp_path}"]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
     log = tmp_path / "lab.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out,
@@ -138,13 +166,15 @@ def test_the_running_server_serves_each_view(target, tmp_path):
         disabled = set(json.loads(data.group(1)).get("disabledExtensions", []))
         formgrader = _get(f"http://127.0.0.1:{port}/formgrader")[0]
         courses = _get(f"http://127.0.0.1:{port}/formgraders")[0]
+        assignments = _get(f"http://127.0.0.1:{port}/assignments?course_id=x")[0]
         validate_ok = "@jupyter/nbgrader:validate-assignment" not in disabled
     finally:
         stop(server, timeout=15)
     assert validate_ok and not set(NBGRADER_STUDENT_TOOLS) & disabled
     if target == "lab":
         assert set(NBGRADER_INSTRUCTOR_TOOLS) <= disabled, disabled
-        assert formgrader == 404 and courses == 404, (formgrader, courses)
+        assert (formgrader, courses, assignments) == (404, 404, 404)
+        assert "Unwritable directory" not in log.read_text(errors="replace")
     else:
         assert not {p for p in disabled if p.startswith("@jupyter/nbgrader")}, disabled
         assert formgrader != 404 and courses != 404, (formgrader, courses)

@@ -142,6 +142,36 @@ def test_the_figure_is_reused_and_blitting_matches_a_full_redraw(explorer):
     assert {30.0, 95.0} <= set(xs) and len(xs) == len(ys)
 
 
+def test_the_curve_legend_lists_only_criteria_with_points(trained_lenet, mnist5k):
+    ex = w.sparsity_explorer(trained_lenet, pk.data.subset(mnist5k[1], 200),
+                             methods=("global", "local", "random"))
+
+    def legend():
+        return [t.get_text() for t in ex._ax_curve.get_legend().get_texts()]
+
+    ex.widget                                                      # shown: first full draw
+    assert legend() == [f"dense {w.base.percent(ex.dense_accuracy)}", "magnitude, global"]
+    ex.update(sparsity=0.5)
+    before = buffer(ex)
+    ex.update(sparsity=0.5, method="random")                       # a new criterion, a point
+    assert legend()[1:] == ["magnitude, global", "random, per layer"]
+    shown = buffer(ex)
+    ex.live_figure.refresh(full=True)                              # the legend is in the picture
+    assert np.array_equal(buffer(ex), shown) and (shown != before).any()
+
+
+def test_the_readout_goes_out_before_the_figure_is_redrawn(explorer, monkeypatch):
+    ex, _, _ = explorer
+    ex.update(sparsity=0.2, method="global")
+    seen = []
+    refresh = ex.live_figure.refresh
+    monkeypatch.setattr(ex.live_figure, "refresh",
+                        lambda *a, **k: seen.append(ex.readout.value) or refresh(*a, **k))
+    r = ex.update(sparsity=0.7)
+    assert seen and f"{r['kept']:,} of {ex.total:,} weights kept" in seen[0]
+    assert r["ms"] > 0 and ex.results[-1]["ms"] == r["ms"]      # the result's time: with redraw
+
+
 def test_moves_during_an_update_are_coalesced(explorer):
     ex, _, _ = explorer
     ex.update(sparsity=0.0, method="global")
@@ -249,6 +279,43 @@ def test_ipympl_frames_rebuild_the_figure_exactly(trained_lenet, mnist5k):
         screen[changed] = pixels[changed]
     assert len(frames) >= 3 and canvas._current_image_mode == "diff"
     assert np.array_equal(screen, buffer(ex))
+
+
+def test_ipympl_frames_before_the_browser_is_ready_are_data_urls(trained_lenet, mnist5k):
+    # The browser shows _data_url as an image's address until it has said "initialized":
+    # bare base64 there made it request /iVBORw0KGgo... and draw a broken image.
+    import base64
+    from PIL import Image
+
+    ex = w.sparsity_explorer(trained_lenet, pk.data.subset(mnist5k[1], 200), methods=("global",),
+                             backend="ipympl")
+    ex.widget
+    ex.update(sparsity=0.5)
+    url = ex.figure_widget._data_url
+    assert url.startswith("data:image/png;base64,"), url[:40]
+    picture = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA")
+    assert np.array_equal(np.asarray(picture), buffer(ex))
+
+
+def test_a_demo_trains_once_and_loads_the_same_network_after(tmp_path, monkeypatch):
+    train, _ = pk.data.load("digits")
+    build = lambda: pk.models.lenet_300_100(in_features=64)   # noqa: E731
+    calls = []
+    fit = pk.train.fit
+    monkeypatch.setattr(pk.train, "fit", lambda *a, **k: calls.append(k) or fit(*a, **k))
+    first = w.trained_model(build, train, epochs=1, lr=0.05, optimizer="sgd", cache_dir=tmp_path)
+    again = w.trained_model(build, train, epochs=1, lr=0.05, optimizer="sgd", cache_dir=tmp_path)
+    assert len(calls) == 1 and same_state(state(first), state(again))
+    # written out, the same training gives the same network: the cache changes no result
+    pk.train.seed_everything(0)
+    plain = build()
+    fit(plain, train, epochs=1, lr=0.05, optimizer="sgd", seed=0, progress=False)
+    assert same_state(state(plain), state(first))
+    other = w.trained_model(build, train, epochs=1, lr=0.05, optimizer="sgd",
+                            weight_decay=1e-3, cache_dir=tmp_path)
+    assert len(calls) == 2 and not same_state(state(other), state(first))
+    with pytest.raises(ValueError, match="must not set progress or seed"):
+        w.trained_model(build, train, epochs=1, progress=True, cache_dir=tmp_path)
 
 
 # ---------------------------------------------------------------------- bits explorer

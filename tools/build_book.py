@@ -19,6 +19,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -35,8 +38,39 @@ BOOK_DIR = ROOT / "book"
 OUT_DIR = execute_lessons.BUILD_DIR / "book"
 
 
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")
+ALTS_FILE = "figure_alts.json"      # read by book/conf.py
+
+
+def figure_alts(nb) -> dict[str, str]:
+    """``{sha256 of an image output's bytes: its description}`` for a notebook's figures.
+
+    MyST-NB writes each image output to a file named by the sha256 of its bytes; the
+    description comes from the output's metadata (``tools/figure_alt.py`` put it there
+    while the lesson ran; ``tools/static_widgets.py`` for an explorer's picture).
+    An image without one is described by the cell's first comment or line of code.
+    """
+    alts = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for mime in IMAGE_TYPES:
+                if mime not in output.get("data", {}):
+                    continue
+                digest = hashlib.sha256(base64.b64decode(output["data"][mime])).hexdigest()
+                alt = output.get("metadata", {}).get(mime, {}).get("alt")
+                if not alt:
+                    first = next((line.strip("# ").strip() for line in cell.source.splitlines()
+                                  if line.strip()), "")
+                    alt = f"A figure drawn by the code “{first}”."
+                alts[digest] = alt
+    return alts
+
+
 def prepare_source(executed: list[Path], source: Path) -> Path:
     """A Sphinx source folder: ``book/`` plus the executed lessons under ``lessons/``.
+
+    Also writes :data:`ALTS_FILE`, every figure's description by image hash, which
+    ``book/conf.py`` gives the pictures as their ``alt`` text.
 
     Args:
         executed: executed lesson notebooks.
@@ -50,9 +84,12 @@ def prepare_source(executed: list[Path], source: Path) -> Path:
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(BOOK_DIR, source, ignore=shutil.ignore_patterns("__pycache__"))
     (source / "lessons").mkdir()
+    alts = {}
     for path in executed:
         nb = static_widgets.make_static(nbformat.read(path, as_version=4))
+        alts.update(figure_alts(nb))
         nbformat.write(nb, source / "lessons" / path.name)
+    (source / ALTS_FILE).write_text(json.dumps(alts, indent=1, ensure_ascii=False))
     return source
 
 

@@ -31,6 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+TOOLS_DIR = ROOT / "tools"
+# Loaded into each lesson's kernel: every figure's description, the book's alt text.
+KERNEL_EXTENSION = TOOLS_DIR / "figure_alt.py"
 LESSONS_DIR = ROOT / "lessons"
 BUILD_DIR = ROOT / "_build"
 EXECUTED_DIR = BUILD_DIR / "executed"
@@ -74,6 +77,7 @@ def source_key(path: Path) -> str:
         64
     """
     digest = hashlib.sha256(path.read_bytes())
+    digest.update(KERNEL_EXTENSION.read_bytes())
     for source in sorted((ROOT / "pruning_kit").rglob("*.py")):
         if "course" in source.relative_to(ROOT / "pruning_kit").parts:
             continue                 # grading machinery: lessons never import it
@@ -88,7 +92,8 @@ def _kernel_environment() -> None:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+        [str(ROOT), str(TOOLS_DIR)]
+        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
 def _run_folder(workdir: Path) -> Path:
@@ -133,6 +138,8 @@ def execute(path: Path, *, force: bool = False, log=print) -> Path:
         nb = nbformat.read(folder / path.name, as_version=4)
         client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, startup_timeout=STARTUP_TIMEOUT_S,
                                 kernel_name="python3", allow_errors=False,
+                                extra_arguments=[f"--InteractiveShellApp.extensions="
+                                                 f"{KERNEL_EXTENSION.stem}"],
                                 resources={"metadata": {"path": str(folder)}})
         try:
             client.execute()

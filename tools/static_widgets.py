@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 
 from nbformat.v4 import new_output
 
@@ -103,10 +104,16 @@ def static_outputs(view: dict, models: dict) -> list:
     outputs = [new_output("display_data", data={
         "text/html": "<div class='pk-static-widget'>" + "\n".join(parts) + "</div>",
         "text/plain": f"[interactive explorer: {text}]"})]
+    readout = " ".join(" ".join(html.unescape(re.sub(r"<[^>]+>", " ", h)).split())
+                       for h in found["html"])
+    alt = ("The interactive explorer's figure as the lesson left it"
+           + (f", set to {text}" if found["controls"] else "")
+           + (f"; its readout: {readout}" if readout else "") + ".")
     for mime, data in found["images"]:
         # nbformat keeps images base64-encoded; check it decodes before handing it on
         base64.b64decode(data, validate=False)
-        outputs.append(new_output("display_data", data={mime: data, "text/plain": "[figure]"}))
+        outputs.append(new_output("display_data", data={mime: data, "text/plain": "[figure]"},
+                                  metadata={mime: {"alt": alt}}))
     return outputs
 
 

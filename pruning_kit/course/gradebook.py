@@ -7,6 +7,12 @@ gradebook lives in PostgreSQL: pass ``--db postgresql://USER@HOST:PORT/DB``
 ``nbgrader_config.py``. A password belongs in ``~/.pgpass`` or ``PGPASSWORD``,
 not in the URL (the URL shows in the process list).
 
+The PostgreSQL driver is psycopg 3 (``psycopg[binary]``, installed with the
+course): SQLAlchemy's default for ``postgresql://`` since 2.1. The course names
+it in every URL it hands on (``postgresql+psycopg://``), so the plain spelling
+means psycopg 3 whatever SQLAlchemy's default; ``postgresql+psycopg2://`` is
+refused with a message, as psycopg2 is not installed.
+
 Two nbgrader processes that create an empty gradebook at the same time break it
 (PostgreSQL: a unique violation; sqlite: a database ``nbgrader db upgrade``
 can't repair), so :func:`ensure_gradebook` records the assignment and the
@@ -14,9 +20,9 @@ students once, before any worker starts.
 
 Example:
     >>> gradebook_url("/srv/course", "postgresql://grader@127.0.0.1:5432/gradebook")
-    'postgresql://grader@127.0.0.1:5432/gradebook'
+    'postgresql+psycopg://grader@127.0.0.1:5432/gradebook'
     >>> db_options("postgresql://grader@db/gradebook")
-    ['--CourseDirectory.db_url=postgresql://grader@db/gradebook']
+    ['--CourseDirectory.db_url=postgresql+psycopg://grader@db/gradebook']
     >>> db_options(None)
     []
 """
@@ -29,21 +35,38 @@ from pathlib import Path
 
 from .course_dir import run_nbgrader
 
-DB_SCHEMES = ("sqlite:///", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://")
+POSTGRESQL = "postgresql://"
+PSYCOPG = "postgresql+psycopg://"       # psycopg 3, the driver the course installs
+DB_SCHEMES = ("sqlite:///", POSTGRESQL, PSYCOPG)
 
 
 def check_db_url(db_url):
-    """Raise ``ValueError`` unless ``db_url`` is a sqlite or PostgreSQL SQLAlchemy URL.
+    """``db_url`` with its PostgreSQL driver named; ``ValueError`` unless the course can open it.
+
+    Accepted: ``sqlite:///PATH``, ``postgresql://...`` and ``postgresql+psycopg://...``
+    (both psycopg 3). Returned: the same URL, a PostgreSQL one as ``postgresql+psycopg://``.
 
     Example:
+        >>> check_db_url("postgresql://grader@db:5432/gradebook")
+        'postgresql+psycopg://grader@db:5432/gradebook'
         >>> check_db_url("mysql://x/y")
         Traceback (most recent call last):
         ...
         ValueError: db_url must be a sqlite:/// or postgresql:// URL (the gradebook nbgrader writes), got 'mysql://x/y'
+        >>> check_db_url("postgresql+psycopg2://grader@db/gradebook")
+        Traceback (most recent call last):
+        ...
+        ValueError: db_url names the psycopg2 driver, which the course does not install: write postgresql://grader@db/gradebook (psycopg 3)
     """
+    if isinstance(db_url, str) and db_url.startswith("postgresql+psycopg2://"):
+        plain = POSTGRESQL + db_url[len("postgresql+psycopg2://"):]
+        raise ValueError(f"db_url names the psycopg2 driver, which the course does not install: "
+                         f"write {plain} (psycopg 3)")
     if not isinstance(db_url, str) or not db_url.startswith(DB_SCHEMES):
         raise ValueError(f"db_url must be a sqlite:/// or postgresql:// URL (the gradebook "
                          f"nbgrader writes), got {db_url!r}")
+    if db_url.startswith(POSTGRESQL):
+        return PSYCOPG + db_url[len(POSTGRESQL):]
     return db_url
 
 
@@ -84,7 +107,7 @@ def gradebook_url(course_dir, db_url=None):
         return check_db_url(db_url)
     configured_url = configured(course_dir, "db_url")
     if configured_url:
-        return configured_url
+        return check_db_url(configured_url)
     return f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}"
 
 

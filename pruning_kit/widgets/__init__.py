@@ -18,7 +18,9 @@ module each:
 Each ``*_explorer`` is its explorer's class (``sparsity_explorer is
 SparsityExplorer``). What they share lives beside them: ``base.py`` (the
 :class:`Explorer` base, its live figure, styling), ``canvas.py`` (choosing the
-display, and the ipympl workarounds), ``png.py`` (a fast PNG encoder).
+display, and the ipympl workarounds), ``png.py`` (a fast PNG encoder);
+``cache.py`` (:func:`trained_model`) keeps a demo's trained network on disk, so a
+live demo opens in seconds the second time.
 
 Why a slider move is fast (the budget is 100 ms, in front of a class):
 
@@ -57,6 +59,7 @@ Example:
 
 from .base import Explorer, LiveFigure, ModelExplorer
 from .bits import GRANULARITIES, SCHEMES, BitsExplorer, bits_explorer
+from .cache import trained_model
 from .canvas import BACKENDS
 from .filters import FilterExplorer, filter_explorer
 from .grid import GridExplorer, grid_explorer
@@ -66,4 +69,4 @@ from .tickets import TicketExplorer, ticket_explorer
 __all__ = ["sparsity_explorer", "bits_explorer", "ticket_explorer", "filter_explorer",
            "grid_explorer", "SparsityExplorer", "BitsExplorer", "TicketExplorer",
            "FilterExplorer", "GridExplorer", "METHODS", "BACKENDS", "GRANULARITIES", "SCHEMES",
-           "Explorer", "ModelExplorer", "LiveFigure"]
+           "Explorer", "ModelExplorer", "LiveFigure", "trained_model"]

@@ -5,7 +5,7 @@ An explorer shows its figure either as a PNG in an ``ipywidgets.Image``
 widget (``backend="ipympl"``: after ``%matplotlib widget``; it sends the
 browser only the pixels that changed). :func:`check_backend` picks one.
 
-ipympl needs two workarounds, each kept here with the reason next to it:
+ipympl needs three workarounds, each kept here with the reason next to it:
 
 - ``import ipympl`` switches matplotlib's backend to its own, which would turn
   every later pyplot figure of the notebook into a widget: :func:`import_ipympl`
@@ -14,6 +14,12 @@ ipympl needs two workarounds, each kept here with the reason next to it:
   the browser has made the canvas's view is lost and the figure stays 0 x 0
   (seen in Voilà: voila-dashboards/voila#1319, "ipympl widget shows controls but
   no chart"). The canvas of :func:`quick_canvas` says its size once more.
+- Until the browser has said "initialized", ipympl keeps the last frame in the
+  synced trait ``_data_url``, which the browser uses as an image's address; ipympl
+  0.10 stores the bare base64 text there, without ``data:image/png;base64,``, so
+  the browser requests ``/iVBORw0KGgo...`` from the server and draws a broken
+  image ("Error setting state: ... drawImage ... 'broken' state"). The canvas of
+  :func:`quick_canvas` stores a real data URL.
 
 That canvas also encodes its frames with :func:`pruning_kit.widgets.png.encode_png`
 (see there for why).
@@ -26,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import sys
 
@@ -154,6 +161,7 @@ def quick_canvas():
     if not all(hasattr(Canvas, name) for name in ("set_image_mode", "get_diff_image")):
         return Canvas
     state = ("_png_is_old", "_force_full", "_last_buff")    # matplotlib's, read by get_diff_image
+    data_url = "data:image/png;base64,"
 
     class QuickCanvas(Canvas):
         def _handle_message(self, widget, content, buffers):
@@ -169,6 +177,15 @@ def quick_canvas():
         def _resend_size(self):
             _, _, width, height = self.figure.bbox.bounds
             self.manager.resize(width, height)
+
+        def send_binary(self, data):
+            # ipympl's own keeps the frame for a browser that has not said "initialized" yet as
+            # bare base64 in _data_url, which the browser takes for a relative address
+            # (see the module's docstring): the same, as a data URL.
+            if getattr(self, "syncing_data_url", False) and hasattr(self, "_last_buff"):
+                full = self._last_buff.view(np.uint8).reshape((*self._last_buff.shape, 4))
+                self._data_url = data_url + base64.b64encode(encode_png(full)).decode("ascii")
+            self.send({"data": '{"type": "binary"}'}, buffers=[data])
 
         def get_diff_image(self):
             if not all(hasattr(self, name) for name in state):

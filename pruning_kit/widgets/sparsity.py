@@ -58,7 +58,7 @@ class SparsityExplorer(ModelExplorer):
     sparsity of each layer, the first layer's mask (for a Linear layer on
     square images: the fraction of connections each input pixel keeps), and
     the accuracy-vs-sparsity curve of each criterion, filled in as the slider
-    moves. Sparsity ``s`` prunes exactly ``round(s * n)`` weights of the ``n``
+    moves (a criterion enters the curve's legend with its first point). Sparsity ``s`` prunes exactly ``round(s * n)`` weights of the ``n``
     in scope, as :mod:`pruning_kit.prune` does:
 
     - ``"global"``: the smallest ``abs(w)`` over all layers at once;
@@ -198,9 +198,12 @@ class SparsityExplorer(ModelExplorer):
         ax_mask.set_yticks([])
         ax_mask.set_title(f"{first}: {what}", fontsize=FONT["title"])
 
-        # accuracy vs sparsity, filled in as the slider moves
-        ax_curve.axhline(100 * self.dense_accuracy, color="grey", ls="--", lw=1.5,
-                         label=f"dense {percent(self.dense_accuracy)}")
+        # accuracy vs sparsity, filled in as the slider moves; the legend lists a criterion
+        # once it has a point (see _show_in_legend)
+        self._ax_curve = ax_curve
+        self._dense_line = ax_curve.axhline(100 * self.dense_accuracy, color="grey", ls="--",
+                                            lw=1.5, label=f"dense {percent(self.dense_accuracy)}")
+        self._in_legend: list[str] = []
         self._lines = {}
         for i, method in enumerate(self.methods):
             (line,) = ax_curve.plot([], [], "o-", ms=5, lw=2, color=CURVE_COLORS[i],
@@ -211,8 +214,19 @@ class SparsityExplorer(ModelExplorer):
         live.animate(self._current_point)
         ax_curve.set_xlim(0, 100)
         ax_curve.set_ylim(0, 100)
-        ax_curve.legend(fontsize=FONT["legend"], loc="lower left", frameon=False)
+        self._show_in_legend()
         style_axes(ax_curve, "accuracy vs sparsity", "pruned %", "accuracy %")
+
+    def _show_in_legend(self, method: str | None = None) -> None:
+        """Add ``method`` to the curve's legend (the dense line is always there)."""
+        if method is not None:
+            if method in self._in_legend:
+                return
+            self._in_legend.append(method)
+        shown = [m for m in self.methods if m in self._in_legend]    # in the dropdown's order
+        self._ax_curve.legend(handles=[self._dense_line] + [self._lines[m] for m in shown],
+                              fontsize=FONT["legend"], loc="lower left", frameon=False)
+        self.live_figure.invalidate()     # the legend is part of the background
 
     # ---- computation
     def _keep(self, method: str, sparsity: float) -> dict[str, torch.Tensor]:
@@ -253,6 +267,7 @@ class SparsityExplorer(ModelExplorer):
         self._mask_image.set_data(mask_picture(keep[self.layer_names[0]])[0])
         points = self._curve[method]
         points[round(100 * sparsity, 2)] = 100 * accuracy
+        self._show_in_legend(method)
         xs = sorted(points)
         self._lines[method].set_data(xs, [points[x] for x in xs])
         self._current_point.set_data([100 * sparsity], [100 * accuracy])
@@ -264,7 +279,8 @@ class SparsityExplorer(ModelExplorer):
                 f"<span style='color:#777'>(dense {percent(self.dense_accuracy)})</span>"
                 f" &nbsp;·&nbsp; compression <b class='pk-compression'>{r['compression']:.1f}×"
                 f"</b> &nbsp;·&nbsp; {r['kept']:,} of {self.total:,} weights kept"
-                f" &nbsp;·&nbsp; <span class='pk-ms' style='color:#777'>{r['ms']:.0f} ms</span>")
+                f" &nbsp;·&nbsp; <span class='pk-ms' style='color:#777' title='time to these "
+                f"numbers in the kernel; the figure follows'>{r['ms']:.0f} ms</span>")
 
     # ---- controls
     def _settings_from_controls(self) -> dict:

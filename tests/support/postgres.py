@@ -66,7 +66,7 @@ class LocalPostgres:
         self.port = port or free_port()
         self.database = database
         self.user = user
-        self.url = f"postgresql+psycopg2://{user}@127.0.0.1:{self.port}/{database}"
+        self.url = f"postgresql://{user}@127.0.0.1:{self.port}/{database}"   # as the README writes it
         self.os_user = None
         if os.geteuid() == 0:  # initdb refuses root: run the server as an unprivileged user
             for name in ("postgres", "nobody"):
@@ -115,7 +115,7 @@ class LocalPostgres:
     def create_database(self, name):
         """Create another database on this server; returns its SQLAlchemy URL."""
         self._run("createdb", "-h", "127.0.0.1", "-p", self.port, "-U", self.user, name)
-        return f"postgresql+psycopg2://{self.user}@127.0.0.1:{self.port}/{name}"
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{name}"
 
     def stop(self):
         """Stop the server (fast shutdown) and remove a temporary folder."""

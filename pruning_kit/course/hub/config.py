@@ -1,120 +1,36 @@
-"""A JupyterHub for a class, from a roster: ``make hub`` (``python -m pruning_kit.course hub``).
+"""What the course hub runs on: the role configs its servers read, its state folder and settings,
+and the JupyterHub configuration built from them.
 
-The local demo, **for trying the course out on one machine only**:
-
-- JupyterHub on ``127.0.0.1:HUB_PORT`` with the pure-Python
-  ``configurable-http-proxy`` from PyPI (installed with the course);
-- everyone on the roster may log in; students with one shared password, the
-  instructors (the hub's admins) with a second, longer one
-  (``SharedPasswordAuthenticator``). Anyone who knows the student password
-  can log in as any student;
-- every single-user server is a local process of the same Unix user
-  (``SimpleLocalProcessSpawner``): students are not isolated from each other.
-
-A real class uses a real authenticator and one container or Unix account per
-student: see ``hub/README.md`` (The Littlest JupyterHub, Zero to JupyterHub).
-
-What carries over to a real class is the course setup around the hub:
-
-- nbgrader's exchange lives in a course-owned folder (``<state>/exchange``);
-- the instructor's server starts in the course root with the formgrader, the
-  students' servers in their own homes with the Assignment List (the
-  formgrader and course list are switched off for them);
-- a student is recorded under their **hub name** (``JUPYTERHUB_USER``), not
-  the Unix user: nbgrader reads the hub name only when the Unix user is
-  ``jovyan``, and under one Unix user every student would otherwise be the
-  same person;
-- the formgrader's iframe is allowed by the single-user servers
-  (``frame-ancestors 'self'``; JupyterHub 4.1 and later forbid every frame).
-
-The roster is a CSV file with a header ``username,role`` (``instructor`` or
-``student``) and optional ``first_name,last_name,email``; LMS exports convert
-to it easily. See ``hub/roster.example.csv``.
-
-Example:
-    >>> import io
-    >>> roster = read_roster(io.StringIO("username,role\\nteacher,instructor\\nada,student\\n"))
-    >>> [(m.username, m.role) for m in roster]
-    [('teacher', 'instructor'), ('ada', 'student')]
+- :func:`write_role_config`: one role's Jupyter config folder (``JUPYTER_CONFIG_DIR`` of
+  its servers): nbgrader's course id and exchange, the student id from the hub name,
+  the formgrader only for instructors, the iframe header;
+- :func:`prepare_hub`: the state folder (exchange, homes, role configs, passwords) and
+  ``settings.json``, which :func:`load_settings` reads back;
+- :func:`configure`: fills JupyterHub's config object from those settings
+  (``hub/jupyterhub_config.py`` calls it).
 """
 
-import csv
-import io
 import json
 import os
-import re
 import secrets
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from .loopback import free_port
+from ..gradebook import check_db_url
+from ..loopback import free_port
+from .roster import ROLES, Member, read_roster
 
-ROLES = ("instructor", "student")
-USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 SETTINGS_ENV = "PRUNING_KIT_HUB_SETTINGS"
 FRAME_POLICY = "frame-ancestors 'self'"
 STUDENT_OFF_SERVER = ("nbgrader.server_extensions.formgrader",
                       "nbgrader.server_extensions.course_list")
 STUDENT_OFF_LAB = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                    "@jupyter/nbgrader:course-list")
+# Students' copies of the lessons come from nbgitpuller links (see pull_link)
+STUDENT_ON_SERVER = ("nbgitpuller",)
+FIRST_LESSON = "lessons/00_compression_overview.ipynb"
 
-
-@dataclass(frozen=True)
-class Member:
-    """One line of the roster."""
-
-    username: str
-    role: str
-    first_name: str = ""
-    last_name: str = ""
-    email: str = ""
-
-
-def read_roster(source):
-    """Read a roster CSV (a path or an open text file) into a list of :class:`Member`.
-
-    Usernames are the hub names: lower case letters, digits, ``.``, ``_`` and
-    ``-`` (nbgrader's exchange splits on ``+``). At least one instructor.
-
-    Example:
-        >>> read_roster(io.StringIO("username,role\\nAda Lovelace,student\\n"))
-        Traceback (most recent call last):
-        ...
-        ValueError: roster line 2: username must be lower case letters, digits, '.', '_' or '-' (a hub name), got 'Ada Lovelace'
-    """
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"roster must be a CSV file (username,role,...), got {str(path)!r}")
-        text = path.read_text(encoding="utf-8")
-    else:
-        text = source.read()
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows or "username" not in rows[0] or "role" not in rows[0]:
-        raise ValueError("roster must have a header line 'username,role' and one line per person")
-    members, seen = [], set()
-    for line, row in enumerate(rows, start=2):
-        name = (row.get("username") or "").strip()
-        role = (row.get("role") or "").strip().lower()
-        if not USERNAME.match(name):
-            raise ValueError(f"roster line {line}: username must be lower case letters, digits, "
-                             f"'.', '_' or '-' (a hub name), got {name!r}")
-        if role not in ROLES:
-            raise ValueError(f"roster line {line}: role must be 'instructor' or 'student', "
-                             f"got {role!r}")
-        if name in seen:
-            raise ValueError(f"roster line {line}: {name!r} is listed twice")
-        seen.add(name)
-        members.append(Member(name, role, *((row.get(k) or "").strip()
-                                            for k in ("first_name", "last_name", "email"))))
-    if not any(m.role == "instructor" for m in members):
-        raise ValueError("roster must list at least one instructor (role 'instructor')")
-    return members
-
-
-# ---------------------------------------------------------------------------
-# The configuration each role's single-user server reads
 
 def _nbgrader_config(role, course_dir, course_id, exchange, db_url):
     lines = ['"""nbgrader settings of every %s server on the course hub (written by make hub)."""'
@@ -131,15 +47,35 @@ def _nbgrader_config(role, course_dir, course_id, exchange, db_url):
                   "# Unix account per student: don't treat that as cheating.",
                   "c.ExchangeCollect.check_owner = False"]
         if db_url:
-            lines.append(f"c.CourseDirectory.db_url = {db_url!r}")
+            lines.append(f"c.CourseDirectory.db_url = {check_db_url(db_url)!r}")
     return "\n".join(lines) + "\n"
 
 
 def _server_config(role):
     server = {"tornado_settings": {"headers": {"Content-Security-Policy": FRAME_POLICY}}}
     if role == "student":
-        server["jpserver_extensions"] = {name: False for name in STUDENT_OFF_SERVER}
+        server["jpserver_extensions"] = {**{name: False for name in STUDENT_OFF_SERVER},
+                                         **{name: True for name in STUDENT_ON_SERVER}}
     return {"ServerApp": server}
+
+
+def pull_link(hub_url, repo, *, branch="main", folder="course", open_path=FIRST_LESSON):
+    """The nbgitpuller link that gives a student their copy of the course and its updates.
+
+    Opening it (logged in to the hub) clones ``repo`` into ``~/<folder>`` the first time;
+    later it merges the course's new commits into that folder, keeping the student's own
+    changes (nbgitpuller's merge: local edits win where both changed a line), then opens
+    ``open_path`` inside it in JupyterLab.
+
+    Example:
+        >>> pull_link("https://hub.example.edu", "https://github.com/example/pruning-course")
+        'https://hub.example.edu/hub/user-redirect/git-pull?repo=https%3A%2F%2Fgithub.com%2Fexample%2Fpruning-course&branch=main&targetpath=course&urlpath=lab%2Ftree%2Fcourse%2Flessons%2F00_compression_overview.ipynb'
+    """
+    from urllib.parse import urlencode
+
+    query = urlencode({"repo": str(repo), "branch": branch, "targetpath": folder,
+                       "urlpath": f"lab/tree/{folder}/{open_path}"})
+    return f"{hub_url.rstrip('/')}/hub/user-redirect/git-pull?{query}"
 
 
 def write_role_config(folder, role, course_dir, course_id, exchange, db_url=None):
@@ -168,9 +104,6 @@ def write_role_config(folder, role, course_dir, course_id, exchange, db_url=None
     return folder
 
 
-# ---------------------------------------------------------------------------
-# Preparing a hub's state folder, configuring JupyterHub from it
-
 def prepare_hub(state_dir, course_dir, roster, *, port=8000, course_id=None, db_url=None,
                 api_token=None):
     """Create the hub's state folder (exchange, homes, role configs, passwords, settings).
@@ -189,7 +122,7 @@ def prepare_hub(state_dir, course_dir, roster, *, port=8000, course_id=None, db_
     Returns:
         the settings dict, also written to ``<state_dir>/settings.json``.
     """
-    from .gradebook import configured
+    from ..gradebook import configured
 
     state_dir = Path(state_dir).resolve()
     course_dir = Path(course_dir).resolve()
@@ -301,53 +234,3 @@ def configure(c, settings):
             "name": "course-admin", "services": ["course-admin"],
             "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:users"],
         }]
-
-
-def hub_command(settings_path, config_file):
-    """``(argv, env)`` that start JupyterHub with ``config_file`` on the prepared state."""
-    settings = load_settings(settings_path)
-    python_bin = Path(settings["python"]).parent
-    env = {**os.environ, SETTINGS_ENV: str(Path(settings_path).resolve()),
-           "PATH": f"{python_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return [str(python_bin / "jupyterhub"), "-f", str(config_file)], env
-
-
-def register_students(course_dir, members, db_url=None):
-    """Add the roster's students (with their names) to the course gradebook for the formgrader."""
-    from .gradebook import configured, gradebook_url, open_gradebook
-
-    url = gradebook_url(course_dir, db_url)
-    course_id = configured(course_dir, "course_id") or "default_course"
-    with open_gradebook(url, course_id) as gb:
-        for m in members:
-            if m.role == "student":
-                gb.update_or_create_student(m.username, first_name=m.first_name or None,
-                                            last_name=m.last_name or None,
-                                            email=m.email or None)
-
-
-def serve(course_dir=".", roster="hub/roster.example.csv", *, port=8000, state_dir=None,
-          db_url=None, config_file=None):
-    """Prepare the state and replace this process with JupyterHub (``make hub``).
-
-    Prints the address and the two passwords first.
-    """
-    course_dir = Path(course_dir).resolve()
-    state_dir = Path(state_dir) if state_dir else course_dir / ".hub"
-    config_file = Path(config_file) if config_file else course_dir / "hub" / "jupyterhub_config.py"
-    if not config_file.is_file():
-        raise ValueError(f"no JupyterHub config at {str(config_file)!r} (the course's "
-                         f"hub/jupyterhub_config.py)")
-    settings = prepare_hub(state_dir, course_dir, roster, port=port, db_url=db_url)
-    register_students(course_dir, [Member(**m) for m in settings["members"]], db_url)
-    passwords = json.loads(Path(settings["passwords_file"]).read_text())
-    names = [m["username"] for m in settings["members"]]
-    print(f"Course hub for {settings['course_id']!r} at http://127.0.0.1:{port}/ "
-          f"({len(names)} people on the roster)\n"
-          f"  FOR TRYING IT OUT ONLY: shared passwords, every server runs as this Unix user.\n"
-          f"  students log in with:    {passwords['student_password']}\n"
-          f"  instructors log in with: {passwords['instructor_password']}\n"
-          f"  (in {settings['passwords_file']}; exchange: {settings['exchange']})", flush=True)
-    argv, env = hub_command(state_dir / "settings.json", config_file)
-    os.chdir(state_dir)
-    os.execve(argv[0], argv, env)
