@@ -362,7 +362,7 @@ def items(value, count, what):
 
 
 def attribute(obj, path, what):
-    """``obj.fc1.out_features`` for ``path="fc1.out_features"``, or a CheckFailed naming what lacks it.
+    """``obj.fc1.out_features`` for ``path="fc1.out_features"``; CheckFailed when a step is missing.
 
     Example:
         >>> attribute(torch.nn.Linear(3, 2), "out_features", "the layer")

@@ -159,7 +159,8 @@ def test_the_lab_setup_cell_trains_the_graders_dense_model_on_the_graders_split(
 
 
 def test_the_notebook_states_the_rule_the_checks_apply():
-    prompt = next(" ".join("".join(c["source"]).split()) for c in source_notebook("pruning")["cells"]
+    prompt = next(" ".join("".join(c["source"]).split())
+                  for c in source_notebook("pruning")["cells"]
                   if "".join(c["source"]).startswith("## 8. A per-layer sparsity plan"))
     total = sum(lab.plan_sizes().values())
     assert total == 266200 and "266{,}200" in prompt

@@ -437,7 +437,8 @@ def snip_mistake(actual, grads, weights, stale):
 
     raw = {n: (grads[n] * weights[n]).abs() for n in names}
     if _close(actual, normalised({n: grads[n].abs() for n in names})):
-        return "no-weight", "These are |grad| only: SNIP multiplies by the weight, abs(grad * weight)"
+        return "no-weight", ("These are |grad| only: SNIP multiplies by the weight, "
+                             "abs(grad * weight)")
     if any(bool((actual[n] < 0).any()) for n in names):
         return "signed", "Some scores are negative: take abs(grad * weight)"
     if len(names) > 1 and _close(actual, normalised(raw, per_layer=True)):
@@ -716,8 +717,9 @@ def imp_step_hidden(student):
     # ties among the remaining weights: still exactly k; float64 throughout
     check_imp_step(imp_step, {"a": [0.5, -0.5, 0.5, 0.5, 2.0]}, {"a": [1.0, 1.0, 1.0, 1.0, 1.0]},
                    {"a": [1.0] * 5}, 0.4)
-    check_imp_step(imp_step, {"a": random_tensor(4, 5, seed=13)}, {"a": random_tensor(4, 5, seed=14)},
-                   {"a": torch.ones(4, 5)}, 0.3, dtype=torch.float64)
+    check_imp_step(imp_step, {"a": random_tensor(4, 5, seed=13)},
+                   {"a": random_tensor(4, 5, seed=14)}, {"a": torch.ones(4, 5)}, 0.3,
+                   dtype=torch.float64)
 
 
 # ---------------------------------------------------------------------------
@@ -813,6 +815,6 @@ def l1_filter_order_hidden(student):
     check_l1_filter_order(l1_filter_order, [[[[1.0, 2.0], [3.0, 4.0]]]], expected=[0])
 
 
-__all__ = ["CheckFailed", "echo_call", "shown", "dict_result", "mask_values", "smallest_pruned", "fits",
-           "check_magnitude_mask", "check_raises_value_error", "check_global_masks",
+__all__ = ["CheckFailed", "echo_call", "shown", "dict_result", "mask_values", "smallest_pruned",
+           "fits", "check_magnitude_mask", "check_raises_value_error", "check_global_masks",
            "check_snip_scores", "check_imp_step", "check_l1_filter_order", "SIGNED_HINT"]
