@@ -475,3 +475,123 @@ def in_training_mode(model) -> bool:
         model.refresh()
         return any(m.get("training") for m in model.modules)
     return any(m.training for m in model.modules())
+
+
+# Results that are more than one value (assignment ``pruning``): the items of a returned tuple,
+# an attribute of a returned model, a model's outputs, a dict of fractions. Each works on the
+# student's own objects (Validate) and on the grader's handles on them (grading) alike, and
+# compares only with values the cell spells out.
+
+def _shown(value):
+    """``show(value)``, without asking a handle on a student's object for anything."""
+    if hasattr(type(value), "__wire_ref__"):  # the grader's handle: its type name is known here
+        return f"a {type_name(value)}"
+    return show(value)
+
+
+def items(value, count, what):
+    """``value`` as a tuple of ``count`` items (it must be a tuple or a list of that length).
+
+    Example:
+        >>> items((1, 2), 2, "f(x)")
+        (1, 2)
+        >>> items(3, 2, "f(x)")
+        Traceback (most recent call last):
+        ...
+        pruning_kit.course.testing.CheckFailed: f(x) returned 3, expected a tuple of 2 items
+    """
+    if not isinstance(value, (tuple, list)) or len(value) != count:
+        raise CheckFailed(f"{what} returned {_shown(value)}, expected a tuple of {count} items")
+    return tuple(value)
+
+
+def attribute(obj, path, what):
+    """``obj.fc1.out_features`` for ``path="fc1.out_features"``; CheckFailed when a step is missing.
+
+    Example:
+        >>> attribute(torch.nn.Linear(3, 2), "out_features", "the layer")
+        2
+        >>> attribute(torch.nn.ReLU(), "fc1.out_features", "the model")
+        Traceback (most recent call last):
+        ...
+        pruning_kit.course.testing.CheckFailed: the model has no attribute fc1 (it is a torch.nn.modules.activation.ReLU)
+    """
+    current, walked = obj, what
+    for part in path.split("."):
+        try:
+            current = getattr(current, part)
+        except Exception:  # noqa: BLE001 - missing here, or raised in the student's process
+            raise CheckFailed(f"{walked} has no attribute {part} (it is a "
+                              f"{type_name(current)})") from None
+        walked = f"{walked}.{part}"
+    return current
+
+
+def expect_equal(actual, expected, what, *, rtol=1e-5, atol=1e-6, hint=None):
+    """Compare a value the cell obtained (``what`` names it) with the value it spells out.
+
+    Example:
+        >>> expect_equal(torch.nn.Linear(3, 2).in_features, 3, "layer.in_features")
+        >>> expect_equal(2, 3, "layer.in_features", hint="count the inputs")
+        Traceback (most recent call last):
+        ...
+        pruning_kit.course.testing.CheckFailed: layer.in_features is 2, expected 3. count the inputs
+    """
+    problem = difference(actual, expected, rtol=rtol, atol=atol)
+    if problem is not None:
+        message = f"{what} {problem}" if problem.startswith(("is ", "has ")) else (
+            f"{what}: {problem}")
+        raise CheckFailed(message + (f". {hint}" if hint else ""))
+
+
+def expect_output(model, x, *, returns, what="the model", rtol=1e-4, atol=1e-5):
+    """Run ``model(x)`` without gradients and compare its output with ``returns``.
+
+    Example:
+        >>> layer = torch.nn.Linear(2, 1)
+        >>> with torch.no_grad():
+        ...     _ = layer.weight.fill_(1.0), layer.bias.fill_(0.5)
+        >>> expect_output(layer, torch.tensor([[1.0, 2.0]]), returns=torch.tensor([[3.5]]))
+    """
+    try:
+        with torch.no_grad():
+            output = model(x)
+    except Exception as exc:  # noqa: BLE001 - reported to the student
+        raise CheckFailed(f"{what}({show(x)}) raised {describe_exception(exc)}") from None
+    expect_equal(output, returns, f"{what}({show(x)})", rtol=rtol, atol=atol)
+
+
+def expect_fractions(function, *args, keys, **kwargs):
+    """Call ``function``: it must return a dict with exactly ``keys``, each a number in [0, 1].
+
+    A property check, not an answer: any fractions pass. Returns the dict with plain floats.
+
+    Example:
+        >>> expect_fractions(lambda: {"a": 0.5, "b": 1}, keys=("a", "b"))
+        {'a': 0.5, 'b': 1.0}
+        >>> expect_fractions(lambda: {"a": 50}, keys=("a",))
+        Traceback (most recent call last):
+        ...
+        pruning_kit.course.testing.CheckFailed: <lambda>()['a'] is 50: a fraction in [0, 1] is expected (0.9 means 90%)
+    """
+    value = call(function, *args, **kwargs)
+    what = describe_call(function, args, kwargs)
+    if not isinstance(value, dict):
+        raise CheckFailed(f"{what} returned a {type_name(value)}, expected a dict with keys "
+                          f"{list(keys)}")
+    if set(value) != set(keys):
+        raise CheckFailed(f"{what} has keys {list(value)}, expected exactly {list(keys)}")
+    out = {}
+    for key in keys:
+        number = value[key]
+        if isinstance(number, torch.Tensor) and number.numel() == 1:
+            number = number.item()
+        elif type(number).__module__ == "numpy" and hasattr(number, "item"):
+            number = number.item()
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise CheckFailed(f"{what}[{key!r}] is a {type_name(value[key])}, expected a number")
+        if not (math.isfinite(number) and 0 <= number <= 1):
+            raise CheckFailed(f"{what}[{key!r}] is {show(number)}: a fraction in [0, 1] is "
+                              f"expected (0.9 means 90%)")
+        out[key] = float(number)
+    return out

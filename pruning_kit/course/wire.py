@@ -75,6 +75,9 @@ _DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}
 FACTORIES = ("pruning_kit.models.", "torch.nn.")
 """Prefixes of the callables a ``$build`` may name (the receiver imports them)."""
 
+PLAIN_DICTS = ("collections.OrderedDict", "collections.defaultdict")
+"""Dict types the sender turns into plain dicts (a scan kept in a ``defaultdict(list)`` is a dict)."""
+
 
 class WireError(ValueError):
     """A frame or value that breaks the format or its limits."""
@@ -134,7 +137,7 @@ class Encoder:
             return [self(v, depth + 1) for v in value]
         if cls is tuple:
             return {"$tuple": [self(v, depth + 1) for v in value]}
-        if cls is dict:
+        if cls is dict or (isinstance(value, dict) and type_path(value) in PLAIN_DICTS):
             return {"$dict": [[self._key(k), self(v, depth + 1)] for k, v in value.items()]}
         if isinstance(value, torch.Tensor):
             return {"$tensor": self._tensor(value, type_path(value))}
@@ -234,6 +237,9 @@ def encode(value, *, remote=None):
         >>> header, buffers = encode([1, (2.5, "x")])
         >>> header, buffers
         ([1, {'$tuple': [2.5, 'x']}], [])
+        >>> from collections import OrderedDict
+        >>> encode(OrderedDict(a=1))[0]
+        {'$dict': [['a', 1]]}
     """
     encoder = Encoder(remote)
     return encoder(value), encoder.buffers
