@@ -8,7 +8,8 @@
   (``python -m pruning_kit.course grade pruning``);
 - a class: :mod:`.hub` (``make hub``, a JupyterHub from a roster), :mod:`.gradebook`
   (sqlite or PostgreSQL), :mod:`.parallel` (one process per student, a local pool or
-  a Dask cluster).
+  a Dask cluster), :mod:`.report` (what the class understood: one HTML page per
+  assignment, ``make report``).
 
 The compression library (``pruning_kit.prune``, ``pruning_kit.quant``, ...)
 never imports from here, and ``import pruning_kit`` loads none of it: nbgrader

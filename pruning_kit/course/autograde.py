@@ -8,6 +8,7 @@ Run from the course root (the folder with ``nbgrader_config.py``)::
     python -m pruning_kit.course grade pruning --workers 4 --db postgresql://grader@db/gradebook
     python -m pruning_kit.course grade pruning --scheduler tcp://head:8786 --db postgresql://...
     python -m pruning_kit.course sample-submission pruning demo   # a test submission (:mod:`.sample`)
+    python -m pruning_kit.course report pruning       # the class report (:mod:`.report`)
 
 ``make release`` and ``make grade ASSIGNMENT=pruning [WORKERS=4 DB=... SCHEDULER=...]``
 call these (``make hub`` serves a class: :mod:`.hub`). Every
@@ -38,6 +39,7 @@ from .hub import serve
 from .parallel import DEFAULT_TIMEOUT_S, grade_students
 from .preflight import preflight
 from .release import release, stale_release
+from .report import build_report, report_after_grading
 from .sample import sample_submission
 from .sandbox import grading_mode
 
@@ -152,11 +154,13 @@ def grade(course_dir=".", assignment="pruning", csv_path=None, feedback=True, ou
     print(f"grades: {csv_path}", file=out)
     if feedback:
         print(f"feedback: {course_dir / 'feedback'}/<student>/{assignment}/*.html", file=out)
+    # -- the class report (issue 23): built from what was just graded; see .report
+    report_after_grading(course_dir, assignment, url, out)
     return rows
 
 
 def main(argv=None):
-    """Command line: ``release``, ``check``, ``grade ASSIGNMENT`` or ``hub``; returns the exit status.
+    """Command line: ``release``, ``check``, ``grade ASSIGNMENT``, ``report ASSIGNMENT`` or ``hub``.
 
     Args:
         argv: the arguments (default ``sys.argv[1:]``).
@@ -190,6 +194,14 @@ def main(argv=None):
     p_grade.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
                          help=f"seconds one student may take with --workers/--scheduler "
                               f"(default {DEFAULT_TIMEOUT_S})")
+    p_report = sub.add_parser("report", help="write the class report of a graded assignment "
+                                             "(one HTML page: scores, mistakes, what needs a "
+                                             "human, similar code)")
+    p_report.add_argument("assignment")
+    p_report.add_argument("--db", default=None, metavar="URL",
+                          help="gradebook URL (default: the course's db_url, else gradebook.db)")
+    p_report.add_argument("--out", default=None, metavar="PATH",
+                          help="the HTML file (default autograded/report_ASSIGNMENT.html)")
     p_hub = sub.add_parser("hub", help="serve the course on a local JupyterHub (for trying "
                                        "it out: shared passwords, one Unix user)")
     p_hub.add_argument("--roster", default="hub/roster.example.csv",
@@ -220,6 +232,9 @@ def main(argv=None):
             for path in sample_submission(args.course_dir, args.assignment, args.student,
                                           force=args.force):
                 print(f"wrote {path}")
+        elif args.command == "report":
+            path = build_report(args.course_dir, args.assignment, db_url=args.db, out=args.out)
+            print(f"report: {path}")
         elif args.command == "hub":
             serve(args.course_dir, args.roster, port=args.port, state_dir=args.state,
                   db_url=args.db)
