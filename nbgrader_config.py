@@ -15,7 +15,7 @@ from nbgrader.preprocessors import Execute, OverwriteCells
 
 try:
     from pruning_kit.course.execute import RobustOverwriteCells
-    from pruning_kit.course.feedback import FeedbackGrades, template_dirs
+    from pruning_kit.course.feedback import FeedbackGrades, template_dirs, template_paths
     from pruning_grader.nbgrader import CheckedExecute
 except ImportError as exc:  # pragma: no cover - wrong environment
     raise ImportError("nbgrader_config.py needs the course package and the grader package "
@@ -70,3 +70,6 @@ c.RobustExecute.kernel_provisioner = "pruning-kit-sandbox"
 # (jupyter-server-mathjax), not a CDN, so math is typeset offline.
 c.GenerateFeedback.preprocessors = [FeedbackGrades, CSSHTMLHeaderPreprocessor]
 c.HTMLExporter.extra_template_basedirs = template_dirs()
+# The formgrader's grading page links to the class report (make report / make grade write it):
+# the course's formgrade macros add the link to nbgrader's own, found through this search path.
+c.HTMLExporter.extra_template_paths = template_paths()
