@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import plots
-from .attention import hand_grading_progress, needs_a_human
+from .attention import hand_grading_progress, needs_a_human, pending_written
 from .diagnoses import rank
 from .lessons import section
 from .similarity import THRESHOLD, common_limit, similar_pairs
@@ -69,6 +69,8 @@ def context(data, out_dir, *, sections=None, similarity=None):
     run.setdefault("cells", len(data.templates))
     run.setdefault("candidates", 0)
     hand_done, _, answers_done, answers_total = hand_grading_progress(data)
+    attention = needs_a_human(data)
+    pending = [a for a in attention if "written" in a.kinds]
     return {
         "assignment": data.assignment,
         "duedate": data.duedate.strftime("%Y-%m-%d %H:%M") if data.duedate else None,
@@ -84,7 +86,9 @@ def context(data, out_dir, *, sections=None, similarity=None):
         "figures": figures,
         "function_rows": _function_rows(data, scores),
         "diagnoses": rank(data.results, clauses=data.clauses, names=data.names, sections=found),
-        "attention": needs_a_human(data),
+        "flagged": [a for a in attention if any(r.kind != "written" for r in a.reasons)],
+        "pending": pending,
+        "pending_points": sum(pending_written(data, a.student)[1] for a in pending),
         "pairs": pairs,
         "similarity": run,
         "threshold": options.get("threshold", THRESHOLD),
