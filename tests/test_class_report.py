@@ -212,12 +212,19 @@ def test_the_report_from_postgresql_equals_the_one_from_sqlite(graded, postgres)
 
 
 @pytest.mark.e2e
-def test_the_formgrader_server_serves_the_report(graded):
+def test_the_formgraders_grading_page_links_to_the_report_it_serves(graded):
     from local_server import jupyter_server
 
+    with open_gradebook(graded["url"]) as gb:
+        submission = gb.find_submission_notebook(toolbox.NAME, toolbox.NAME, "ada").id
     with jupyter_server(graded["course"]) as server:
-        status, text = server.get(f"/files/autograded/report_{toolbox.NAME}.html")
-    assert status == 200 and "what the class understood" in text
+        status, page = server.get(f"/formgrader/submissions/{submission}/")
+        assert status == 200 and "top_k" in page
+        link = re.search(r'<a class="pk-class-report" href="([^"]+)"', page)
+        assert link, "no link to the class report on the formgrader's grading page"
+        href = re.sub(r"/\./", "/", link.group(1))  # what a browser asks for
+        status, text = server.get(href)
+    assert status == 200 and "toolbox: what the class understood" in text
 
 
 @pytest.mark.e2e

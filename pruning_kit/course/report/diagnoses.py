@@ -10,8 +10,9 @@ can do wrong, such as ``not-written`` or ``timeout``), the lesson section that
 teaches the function, and one failing message as an example with the
 student's id and name taken out.
 
-A failed cell without a code counts as ``<function>/unrecognised`` when no
-other cell of the same student and function was recognised.
+A failed cell without a code counts as ``<function>/<status>`` (``timeout``,
+``grader-error``, ...) or, when it simply failed, ``<function>/unrecognised``,
+unless another cell of the same student and function was recognised.
 
 Example:
     >>> rows = [{"student": "ada", "function": "f", "status": "failed", "diagnosis": "f/signed",
@@ -88,10 +89,19 @@ def anonymise(message, names):
 
 
 def code_of(row):
-    """The diagnosis code a failed result row counts under."""
+    """The diagnosis code a failed result row counts under.
+
+    Example:
+        >>> code_of({"function": "f", "grade_id": "test_f_hidden", "status": "grader-error"})
+        'f/grader-error'
+        >>> code_of({"function": "f", "grade_id": "test_f_visible", "status": "failed"})
+        'f/unrecognised'
+    """
     if row.get("diagnosis"):
         return row["diagnosis"]
-    return f"{row.get('function') or row['grade_id']}/{UNRECOGNISED}"
+    status = row.get("status")
+    suffix = status if status in GENERIC and status not in ("failed", "partial") else UNRECOGNISED
+    return f"{row.get('function') or row['grade_id']}/{suffix}"
 
 
 def concept_of(code, clauses):
