@@ -22,7 +22,8 @@ The synthetic code: every statement of an answer cell is drawn from twenty shape
 with random names and constants, so two independent students share short
 fragments by chance (as real students share idioms) and 1% of the students hand in
 a copy of another's code with the names changed and two lines swapped (the pairs the
-report must find: each copy with its source, and two copies of one source with each other). Names don't matter to the fingerprints; shapes and constants do.
+report must find: each copy with its source, and two copies of one source with each
+other). Names don't matter to the fingerprints; shapes and constants do.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/class_report.py [--quick]
 
@@ -233,7 +234,8 @@ def main(argv):
               f"{run['common_limit']:>12}")
     (n1, t1, s1), (n2, t2, s2) = measured[-2], measured[-1]
     projected = 0.0
-    print(f"\nprojection to {PROJECT_TO} from {n1} -> {n2} (each stage: time x (n ratio)^exponent):")
+    print(f"\nprojection to {PROJECT_TO} from {n1} -> {n2} "
+          f"(each stage: time x (n ratio)^exponent):")
     for stage in ("fingerprints", "candidates", "compare"):
         e = exponent(s1[stage], s2[stage], n1, n2)
         guess = s2[stage] * (PROJECT_TO / n2) ** max(e, 1.0 if stage == "fingerprints" else e)

@@ -175,7 +175,7 @@ def test_the_crash_the_timeout_the_late_one_and_the_unread_answers_need_a_human(
         assert "late" in reader.attention[student]
     assert set(reader.pending) == set(toolbox.CLASS) - set(HAND_GRADED)
     # the table: only what hand grading alone does not settle
-    assert set(reader.attention) == set(toolbox.CRASHED) | set(toolbox.TIMED_OUT) | set(toolbox.LATE)
+    assert set(reader.attention) == {*toolbox.CRASHED, *toolbox.TIMED_OUT, *toolbox.LATE}
     assert reader.facts["hand-graded"].startswith(f"{len(HAND_GRADED)} of {len(toolbox.CLASS)}")
 
 
@@ -337,3 +337,15 @@ def test_the_report_reads_only_the_registry_of_the_grader():
                 names = [getattr(node, "module", None) or ""] + [a.name for a in node.names]
                 assert not any(part in ("references", "checks") for name in names
                                for part in name.split(".")), (path.name, names)
+
+
+def test_a_report_before_grading_says_what_to_do(tmp_path, capsys):
+    assert autograde.main(["--course-dir", str(tmp_path), "report", "toolbox"]) == 2
+    assert "no gradebook at" in capsys.readouterr().err
+    assert not (tmp_path / "gradebook.db").exists()  # and creates none
+
+
+def test_make_report_runs_the_command():
+    dry = subprocess.run(["make", "-n", "report", "ASSIGNMENT=binarized", "OUT=/tmp/r.html"],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert re.search(r"-m pruning_kit\.course report binarized +--out '/tmp/r\.html'", dry), dry

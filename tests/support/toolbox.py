@@ -45,7 +45,7 @@ HIDDEN_POINTS = {"top_k": 3, "moving_average": 3, "histogram": 3}
 VISIBLE_POINTS = 1
 WRITTEN_POINTS = 2
 TIME_LIMIT_S = 4
-"""Seconds one test cell may take: short, so the student whose function never returns costs little."""
+"""Seconds one test cell may take: short, so the function that never returns costs little."""
 
 TEST_CONFIG = f"""
 import sys as _sys
@@ -203,7 +203,8 @@ def _cell(kind, source, **meta):
 def _solution_cell(name):
     reference = {"top_k": ["    if not 0 <= k <= len(values):",
                            "        raise ValueError('k must be in [0, len(values)]')",
-                           "    return sorted(range(len(values)), key=lambda i: (-values[i], i))[:k]"],
+                           "    return sorted(range(len(values)),",
+                           "                  key=lambda i: (-values[i], i))[:k]"],
                  "moving_average": ["    if not 1 <= window <= len(xs):",
                                     "        raise ValueError('window must be in [1, len(xs)]')",
                                     "    return [sum(xs[i:i + window]) / window",

@@ -132,12 +132,16 @@ def _read_notebook(path):
 def _read_gradebook(data, function_of):
     from nbgrader.api import MissingEntry
 
+    if data.db_url.startswith("sqlite:///") and not Path(data.db_url[10:]).is_file():
+        raise ValueError(f"no gradebook at {data.db_url[10:]}: grade the assignment first "
+                         f"(make grade ASSIGNMENT={data.assignment}), or pass its --db URL")
     with open_gradebook(data.db_url) as gb:
         try:
             record = gb.find_assignment(data.assignment)
         except MissingEntry:
-            data.notes.append(f"the gradebook has no assignment {data.assignment!r}")
-            return []
+            known = sorted(a.name for a in gb.assignments)
+            raise ValueError(f"the gradebook has no assignment {data.assignment!r} (it has "
+                             f"{known}): grade it first") from None
         data.duedate = record.duedate
         notebooks = [nb.name for nb in record.notebooks]
         order = []
@@ -192,8 +196,8 @@ def gather(course_dir, assignment, db_url=None):
         data.notes.append(problem)
     function_of = registry.function_of if registry is not None else default_function_of
     notebooks, order = _read_gradebook(data, function_of)
-    data.results = [row for row in stored.read(url, assignment)
-                    if row["student"] in set(data.students)]
+    submitted = set(data.students)
+    data.results = [row for row in stored.read(url, assignment) if row["student"] in submitted]
     if registry is not None:
         data.clauses = {}
         for clause in registry.clauses:

@@ -52,7 +52,8 @@ def context(data, out_dir, *, sections=None, similarity=None):
     lessons_dir = Path(data.course_dir) / "lessons"
     found = {f: section(f, lessons_dir, sections) for f in data.functions}
     graded = data.graded_students()
-    scores = {s: v for s, v in data.scores().items() if s in set(graded)}
+    graded_set = set(graded)
+    scores = {s: v for s, v in data.scores().items() if s in graded_set}
     auto_max = sum(data.function_points.get(f, 0.0) for f in data.functions)
     figures = {}
     if scores and data.functions:

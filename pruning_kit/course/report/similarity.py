@@ -41,8 +41,10 @@ alike, one student alone does not), and a group larger than the common limit
 sharing one source (their code becomes "how the class writes it").
 
 Example:
-    >>> a = "def f(xs):\\n    total = 0\\n    for x in xs:\\n        total += x * x\\n    return total\\n"
-    >>> b = "def f(values):\\n    acc = 0\\n    for v in values:\\n        acc += v * v\\n    return acc\\n"
+    >>> a = ("def f(xs):\\n    total = 0\\n    for x in xs:\\n        total += x * x\\n"
+    ...      "    return total\\n")
+    >>> b = ("def f(values):\\n    acc = 0\\n    for v in values:\\n        acc += v * v\\n"
+    ...      "    return acc\\n")
     >>> pairs = similar_pairs({"ada": {"f": a}, "bob": {"f": b}}, {"f": "def f(xs):\\n    pass\\n"},
     ...                       min_shared=10)
     >>> [(p.students, p.functions) for p in pairs]
