@@ -9,7 +9,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 ASSIGNMENT ?= pruning
 
-.PHONY: setup lab test test-fast demo release grade benchmarks clean
+.PHONY: setup lab test test-fast demo release grade report benchmarks clean
 .PHONY: lab-instructor update book slides
 .PHONY: hub student-kit
 
@@ -104,6 +104,13 @@ grade: $(STAMP)
 KIT_OUT ?= _build/student-kit
 student-kit: $(STAMP)
 	$(BIN)/python -m pruning_kit.course student-kit '$(KIT_OUT)'
+
+# What the class understood (one offline HTML page: scores per function and written answer,
+# mistakes ranked by how many students made them, submissions that need a human, similar code):
+# `make report ASSIGNMENT=pruning [DB=... OUT=...]`. `make grade` writes it too.
+OUT ?=
+report: $(STAMP)
+	$(BIN)/python -m pruning_kit.course report $(ASSIGNMENT) $(if $(DB),--db '$(DB)') $(if $(OUT),--out '$(OUT)')
 
 # A JupyterHub for a class on 127.0.0.1:$(HUB_PORT), from a roster (username,role CSV), with
 # nbgrader's exchange, the formgrader for instructors and the Assignment List for students.

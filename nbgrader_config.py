@@ -15,7 +15,7 @@ from nbgrader.preprocessors import Execute, OverwriteCells
 
 try:
     from pruning_kit.course.execute import RobustOverwriteCells
-    from pruning_kit.course.feedback import FeedbackGrades, template_dirs
+    from pruning_kit.course.feedback import FeedbackGrades, template_dirs, template_paths
     from pruning_kit.course.validation import use_short_verdicts
     from pruning_grader.nbgrader import CheckedExecute
 except ImportError as exc:  # pragma: no cover - wrong environment
@@ -74,3 +74,7 @@ c.HTMLExporter.extra_template_basedirs = template_dirs()
 
 # Validate (JupyterLab's button, `nbgrader validate`): each failing test as its label and one line.
 use_short_verdicts()
+
+# The formgrader's grading page links to the class report (make report / make grade write it):
+# the course's formgrade macros add the link to nbgrader's own, found through this search path.
+c.HTMLExporter.extra_template_paths = template_paths()

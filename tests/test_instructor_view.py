@@ -62,7 +62,8 @@ def graded_notebook(assignment, pending=True):
 def render(template, nb, resources):
     config = course_config()
     config.HTMLExporter.template_name = template
-    config.HTMLExporter.extra_template_paths = [str(BOOTSTRAP)]
+    config.HTMLExporter.extra_template_paths = [*config.HTMLExporter.extra_template_paths,
+                                                str(BOOTSTRAP)]
     return HTMLExporter(config=config).from_notebook_node(nb, resources=resources)[0]
 
 

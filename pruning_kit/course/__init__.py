@@ -18,7 +18,8 @@ cell; nothing here can show a hidden test or a reference):
   cell), :mod:`.feedback`, :mod:`.release`, :mod:`.preflight`;
 - a class: :mod:`.hub` (``make hub``, a JupyterHub from a roster), :mod:`.gradebook`
   (sqlite or PostgreSQL), :mod:`.parallel` (one process per student, a local pool or a
-  Dask cluster), :mod:`.student_kit` (what students get).
+  Dask cluster), :mod:`.student_kit` (what students get), :mod:`.report` (what the class
+  understood: one HTML page per assignment, ``make report``).
 
 The compression library (``pruning_kit.prune``, ``pruning_kit.quant``, ...)
 never imports from here, and ``import pruning_kit`` loads none of it: nbgrader

@@ -9,6 +9,7 @@ Run from the course root (the folder with ``nbgrader_config.py``)::
     python -m pruning_kit.course grade pruning --scheduler tcp://head:8786 --db postgresql://...
     python -m pruning_kit.course sample-submission pruning demo   # a test submission
     python -m pruning_kit.course student-kit _build/student-kit   # what students get
+    python -m pruning_kit.course report pruning       # the class report
     python -m pruning_kit.course hub --roster hub/roster.example.csv
 
 ``make release``, ``make grade``, ``make student-kit`` and ``make hub`` call these.
@@ -44,6 +45,14 @@ def parser():
     p_grade.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
                          help=f"seconds one student may take with --workers/--scheduler "
                               f"(default {DEFAULT_TIMEOUT_S})")
+    p_report = sub.add_parser("report", help="write the class report of a graded assignment "
+                                             "(one HTML page: scores, mistakes, what needs a "
+                                             "human, similar code)")
+    p_report.add_argument("assignment")
+    p_report.add_argument("--db", default=None, metavar="URL",
+                          help="gradebook URL (default: the course's db_url, else gradebook.db)")
+    p_report.add_argument("--out", default=None, metavar="PATH",
+                          help="the HTML file (default autograded/report_ASSIGNMENT.html)")
     p_hub = sub.add_parser("hub", help="serve the course on a local JupyterHub (for trying "
                                        "it out: shared passwords, one Unix user)")
     p_hub.add_argument("--roster", default="hub/roster.example.csv",
@@ -103,6 +112,11 @@ def main(argv=None):
             folder = build_student_kit(args.course_dir, args.out, assignments=args.assignments,
                                        archive=not args.no_zip)
             print(f"wrote {folder}" + ("" if args.no_zip else f" and {folder}.zip"))
+        elif args.command == "report":
+            from .report import build_report
+
+            path = build_report(args.course_dir, args.assignment, db_url=args.db, out=args.out)
+            print(f"report: {path}")
         elif args.command == "hub":
             from .hub import serve
 

@@ -27,6 +27,7 @@ from .gradebook import db_options, ensure_gradebook, gradebook_url
 from .grades import collect_grades, write_csv
 from .parallel import DEFAULT_TIMEOUT_S, grade_students
 from .preflight import preflight
+from .report import report_after_grading
 from .sandbox import grading_mode
 
 
@@ -159,4 +160,5 @@ def grade(course_dir=".", assignment="pruning", csv_path=None, feedback=True, ou
     how = ("" if not fanned_out else f" on the Dask cluster {scheduler}" if scheduler
            else f" with {workers} worker{'s' if workers != 1 else ''}")
     _summary(frame, assignment, time.perf_counter() - start, how, csv_path, feedback, out)
+    report_after_grading(course_dir, assignment, gradebook_url(course_dir, db_url), out)
     return frame

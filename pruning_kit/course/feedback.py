@@ -11,7 +11,8 @@
   and, for the formgrader, a MathJax loader: both load MathJax from the Jupyter
   server itself (the ``jupyter-server-mathjax`` package serves it at
   :data:`MATHJAX_PATH`), never from a CDN, so an offline formgrader shows
-  typeset math instead of raw LaTeX.
+  typeset math instead of raw LaTeX. The formgrader's grading page also links
+  to the class report of its assignment (``formgrade/formgrade_macros.html.j2``).
 
 Example:
     >>> cell_label({"cell_type": "code", "metadata": {"nbgrader": {
@@ -42,6 +43,22 @@ def template_dirs():
     import nbgrader.server_extensions.formgrader.handlers as formgrader
 
     return [str(TEMPLATES), str(Path(formgrader.template_path).resolve())]
+
+
+def template_paths():
+    """``c.HTMLExporter.extra_template_paths``: nbgrader's formgrader folder, as a search path.
+
+    So the course's formgrade macros (which add a link to the class report, see
+    :mod:`pruning_kit.course.report`) can import nbgrader's own by the name
+    ``templates/formgrade/formgrade_macros.html.j2`` and add to them instead of copying them.
+
+    Example:
+        >>> (Path(template_paths()[0]) / "templates" / "formgrade").is_dir()
+        True
+    """
+    import nbgrader.server_extensions.formgrader.handlers as formgrader
+
+    return [str(Path(formgrader.template_path).resolve().parent)]
 
 
 def cell_label(cell):
