@@ -13,6 +13,9 @@ weight_orig * weight_mask`` before each call. So any code that knows
   weights of the ``n`` in scope, as PyTorch rounds. Pruning again only adds
   to what is already pruned, so ``s`` is always the fraction of the whole
   scope: ``magnitude(m, 0.5)`` then ``magnitude(m, 0.8)`` leaves 80% pruned.
+- :func:`n_m` and :func:`n_m_mask`: N:M semi-structured sparsity, ``n`` kept in
+  every group of ``m`` consecutive input weights (2:4 runs on NVIDIA's Sparse
+  Tensor Cores, Mishra et al. 2021).
 - :func:`snip_scores` and :func:`snip`: SNIP's connection sensitivity
   ``abs(dL/dw * w)`` (Lee et al. 2019), normalised to sum to 1.
 - :func:`magnitude_step`: prune a fraction of what remains (one round of the
@@ -52,7 +55,8 @@ from ._checks import (InvalidParameterError, check_model, check_int, check_fract
                       check_seed)
 from .train import Recipe, uses_recipe
 
-__all__ = ["magnitude", "magnitude_step", "random", "snip_scores", "snip", "sparsity", "layer_sparsity",
+__all__ = ["magnitude", "magnitude_step", "random", "n_m", "n_m_mask", "snip_scores", "snip",
+           "sparsity", "layer_sparsity",
            "masks", "apply_masks", "finalize", "clone", "iterative", "is_pruned",
            "PruneStep", "SCOPES"]
 
@@ -326,6 +330,111 @@ def random(model: nn.Module, sparsity: float, scope: str = "local", seed: int = 
     scores = {name: torch.rand(stored_weight(layer).shape, generator=generator).to(
         stored_weight(layer).device) for name, layer in layers.items()}
     _prune_groups(layers, _plan(layers, fraction, scope, rates), scores)
+    return model
+
+
+def _check_n_m(n, m) -> tuple[int, int]:
+    m = check_int("m", m, low=1, hint="the size of a group of consecutive weights, 4 for 2:4")
+    n = check_int("n", n, low=1, high=m,
+                  hint=f"the nonzeros kept in every group of m={m} weights, at most m")
+    return n, m
+
+
+def n_m_mask(weight: torch.Tensor, n: int = 2, m: int = 4) -> torch.Tensor:
+    """The N:M mask of a weight: in every group of ``m`` consecutive input weights keep ``n``.
+
+    Groups run along the input dimension, the one a matrix product sums over:
+    the columns of a Linear weight (``out x in``), and the input channels of a
+    conv weight (``out x in x kh x kw``) at each output filter and kernel
+    position, as NVIDIA's sparsity tools lay out convolutions. In each group
+    the ``n`` weights of largest ``abs`` are kept (ties: the first ones), so
+    exactly ``n / m`` of the weights survive. 2:4 is the pattern the Sparse
+    Tensor Cores of NVIDIA's Ampere GPUs run (Mishra et al. 2021,
+    "Accelerating Sparse Deep Neural Networks").
+
+    Args:
+        weight: a Linear or conv weight (at least 2 dimensions); its input
+            dimension (``weight.shape[1]``) must be a multiple of ``m``.
+        n: weights kept per group, in [1, m].
+        m: group size.
+
+    Returns:
+        a float 0/1 tensor of ``weight``'s shape and dtype.
+
+    Example:
+        >>> w = torch.tensor([[0.1, -0.9, 0.3, 0.2, 1.0, 0.0, -0.5, 0.4]])
+        >>> n_m_mask(w, 2, 4)
+        tensor([[0., 1., 1., 0., 1., 0., 1., 0.]])
+    """
+    from ._checks import check_tensor
+
+    check_tensor("weight", weight, floating=True, min_dim=2,
+                 hint="a Linear (out x in) or conv (out x in x kh x kw) weight")
+    n, m = _check_n_m(n, m)
+    inputs = weight.shape[1]
+    if inputs % m:
+        raise InvalidParameterError(
+            f"the input dimension of a {tuple(weight.shape)} weight is {inputs}, not a multiple of "
+            f"m={m}: N:M groups of {m} consecutive inputs cannot tile it (leave this layer dense)")
+    values = weight.detach().abs().movedim(1, -1)          # out x (kh x kw x) in
+    groups = values.reshape(-1, m)
+    order = torch.argsort(groups, dim=1, descending=True, stable=True)
+    keep = torch.zeros_like(groups)
+    keep.scatter_(1, order[:, :n], 1.0)
+    return keep.reshape(values.shape).movedim(-1, 1).contiguous().to(weight.dtype)
+
+
+def n_m(model: nn.Module, n: int = 2, m: int = 4, *, layers: Iterable[str] | None = None
+        ) -> nn.Module:
+    """Prune to N:M semi-structured sparsity: ``n`` of every ``m`` consecutive input weights stay.
+
+    In place, in ``torch.nn.utils.prune``'s buffers like :func:`magnitude`.
+    Each chosen layer keeps exactly ``n / m`` of its weights (2:4: 50%), the
+    largest by ``abs`` in every group of :func:`n_m_mask`. A layer that is
+    already pruned keeps its pruned weights pruned (groups are then chosen
+    among the weights that remain).
+
+    Args:
+        model: the network.
+        n, m: keep ``n`` in every group of ``m`` (2:4 by default).
+        layers: names of the prunable layers to prune (default: all of
+            :func:`prunable_layers`); every one needs an input dimension that
+            is a multiple of ``m``.
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> model = n_m(pk.models.lenet_300_100(), 2, 4)
+        >>> layer_sparsity(model)
+        {'fc1': 0.5, 'fc2': 0.5, 'fc3': 0.5}
+        >>> bool((model.fc1.weight_mask.view(300, -1, 4).sum(-1) == 2).all())
+        True
+    """
+    named = dict(prunable_layers(model))
+    n, m = _check_n_m(n, m)
+    if layers is None:
+        chosen = list(named)
+    else:
+        chosen = [layers] if isinstance(layers, str) else list(layers)
+        unknown = [name for name in chosen if name not in named]
+        if unknown or not chosen:
+            raise InvalidParameterError(f"layers must name prunable layers of the model, got "
+                                        f"{unknown or chosen}; prunable layers are {list(named)}")
+    untileable = {name: named[name].weight.shape[1] if not is_pruned(named[name])
+                  else named[name].weight_orig.shape[1] for name in chosen}
+    untileable = {name: inputs for name, inputs in untileable.items() if inputs % m}
+    if untileable:
+        raise InvalidParameterError(
+            f"N:M pruning groups {m} consecutive inputs, but the layers {untileable} (name: input "
+            f"size) have an input size that is not a multiple of {m}; leave them dense with "
+            f"layers=[...] (e.g. {[name for name in chosen if name not in untileable]})")
+    for name in chosen:
+        layer = named[name]
+        mask = n_m_mask(_effective(layer), n, m)
+        old = _current_mask(layer)
+        _set_mask(layer, mask if old is None else mask * old)
     return model
 
 

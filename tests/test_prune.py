@@ -193,6 +193,86 @@ def test_magnitude_step_prunes_rate_of_remaining():
             assert before[name] - after[name] == round(rate * before[name]), name
 
 
+# ------------------------------------------------------------------------ N:M sparsity
+
+def test_n_m_mask_keeps_the_n_largest_of_every_group_of_m_inputs():
+    # by hand: groups [0.1, -0.9, 0.3, 0.2] and [1.0, 0.0, -0.5, 0.4] keep |w| 0.9, 0.3 and 1.0, 0.5
+    w = torch.tensor([[0.1, -0.9, 0.3, 0.2, 1.0, 0.0, -0.5, 0.4]])
+    assert pk.prune.n_m_mask(w, 2, 4).tolist() == [[0, 1, 1, 0, 1, 0, 1, 0]]
+    assert pk.prune.n_m_mask(w, 1, 2).tolist() == [[0, 1, 1, 0, 1, 0, 1, 0]]
+    # ties keep the first ones, and the mask has the weight's dtype
+    tied = torch.ones(2, 4, dtype=torch.float64)
+    assert pk.prune.n_m_mask(tied, 2, 4).tolist() == [[1, 1, 0, 0]] * 2
+    assert pk.prune.n_m_mask(tied, 2, 4).dtype == torch.float64
+
+
+def test_n_m_mask_of_a_conv_groups_input_channels_at_each_position():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(3, 8, 2, 2, generator=g)
+    mask = pk.prune.n_m_mask(w, 2, 4)
+    assert mask.shape == w.shape
+    # every (filter, position) keeps 2 of each 4 consecutive input channels, the largest ones
+    groups = mask.permute(0, 2, 3, 1).reshape(-1, 4)
+    assert torch.equal(groups.sum(1), torch.full((groups.shape[0],), 2.0))
+    values = w.abs().permute(0, 2, 3, 1).reshape(-1, 4)
+    kept_min = values.masked_fill(groups == 0, float("inf")).min(1).values
+    dropped_max = values.masked_fill(groups == 1, -1.0).max(1).values
+    assert bool((kept_min >= dropped_max).all())
+
+
+def test_n_m_prunes_a_model_to_exactly_n_over_m_in_place():
+    model = fresh()
+    before = snapshot(model)
+    out = pk.prune.n_m(model, 2, 4)
+    assert out is model
+    assert pk.prune.layer_sparsity(model) == {name: 0.5 for name in LAYERS}
+    for name in LAYERS:
+        mask = model.get_submodule(name).weight_mask
+        assert torch.equal(mask.view(mask.shape[0], -1, 4).sum(-1),
+                           torch.full((mask.shape[0], mask.shape[1] // 4), 2.0))
+        # the stored values are not changed, only masked (torch.nn.utils.prune's layout)
+        assert torch.equal(model.get_submodule(name).weight_orig, before[f"{name}.weight"])
+    # only some layers: the others stay dense
+    partial = pk.prune.n_m(fresh(), 1, 4, layers=["fc2"])
+    assert pk.prune.layer_sparsity(partial) == {"fc1": 0.0, "fc2": 0.75, "fc3": 0.0}
+
+
+def test_n_m_on_a_pruned_layer_keeps_its_pruned_weights_pruned():
+    model = pk.prune.magnitude(fresh(), 0.7, scope="local")
+    old = {name: model.get_submodule(name).weight_mask.clone() for name in LAYERS}
+    pk.prune.n_m(model, 2, 4)
+    for name in LAYERS:
+        mask = model.get_submodule(name).weight_mask
+        assert bool((mask <= old[name]).all())
+        assert bool((mask.view(mask.shape[0], -1, 4).sum(-1) <= 2).all())
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: pk.prune.n_m(m, 3, 2), r"n must be an int in \[1, 2\]"),
+    (lambda m: pk.prune.n_m(m, 2, 0), "m must be a positive int"),
+    (lambda m: pk.prune.n_m(m, 2, 4, layers=["fc9"]), "layers must name prunable layers"),
+    (lambda m: pk.prune.n_m(m, 2, 3), r"not a multiple of 3.*layers=\["),
+    (lambda m: pk.prune.n_m_mask(torch.ones(4), 2, 4), "at least 2 dimensions"),
+    (lambda m: pk.prune.n_m_mask(torch.ones(2, 6), 2, 4), "not a multiple of m=4"),
+])
+def test_n_m_refuses_bad_arguments_and_leaves_the_model_alone(call, match):
+    model = fresh()
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=match):
+        call(model)
+    assert snapshot(model).keys() == before.keys()
+    assert all(torch.equal(snapshot(model)[k], before[k]) for k in before)
+
+
+def test_n_m_on_lenet5_needs_the_single_channel_conv_left_dense():
+    model = pk.models.lenet5()
+    with pytest.raises(ValueError, match=r"conv1.*not a multiple of 4"):
+        pk.prune.n_m(model, 2, 4)
+    pk.prune.n_m(model, 2, 4, layers=["conv2", "fc1", "fc2"])
+    assert pk.prune.layer_sparsity(model) == {"conv1": 0.0, "conv2": 0.5, "fc1": 0.5,
+                                              "fc2": 0.5}
+
+
 # ------------------------------------------------------------------------------ SNIP
 
 
