@@ -10,15 +10,21 @@ fails the test.
 from __future__ import annotations
 
 import ast
+import difflib
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import build_answer_keys  # noqa: E402  (tools/ is put on the path just above)
+
 LESSONS_DIR = ROOT / "lessons"
 REQUIRED = ("00_compression_overview", "01_magnitude_pruning", "02_lottery_ticket", "03_snip",
             "04_quantization", "05_structured_pruning", "06_hyperparameters_under_pruning")
@@ -86,12 +92,13 @@ def assigned_constants(source: str) -> dict:
 
 
 def execute(path: Path, workdir: Path, monkeypatch, *, parameters: dict | None = None,
-            checks: str | None = None) -> None:
+            checks: str | None = None, extra_cells=()):
     """Run every cell of ``path`` in a copy of its folder under ``workdir``; raise on an error.
 
     ``parameters`` replace values of the lesson's parameters cell (as ``papermill -p`` does);
-    ``checks`` is code run as one more cell at the end, in the lesson's namespace (the
-    assertions on a lesson's results live here, not in the lesson).
+    ``extra_cells`` (source strings) run after the lesson, then ``checks``, as one more cell
+    at the end, in the lesson's namespace (the assertions on a lesson's results live here,
+    not in the lesson). Returns the executed notebook.
     """
     from nbclient import NotebookClient
     from nbformat.v4 import new_code_cell
@@ -112,12 +119,14 @@ def execute(path: Path, workdir: Path, monkeypatch, *, parameters: dict | None =
         assert not unknown, f"{path.name} has no parameters {sorted(unknown)}"
         cell.source += "\n# injected by the test\n" + "\n".join(
             f"{name} = {value!r}" for name, value in parameters.items())
+    nb.cells.extend(new_code_cell(source) for source in extra_cells)
     if checks:
         nb.cells.append(new_code_cell(checks))
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, startup_timeout=STARTUP_TIMEOUT_S,
                             kernel_name="python3", allow_errors=False,
                             resources={"metadata": {"path": str(copy_dir)}})
     client.execute()
+    return nb
 
 
 # ----------------------------------------------------------------------------- presence
@@ -349,7 +358,23 @@ EXERCISE_PARAMETERS: dict[str, list[dict]] = {
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
 def test_lesson_executes_headless_and_shows_the_papers_results(path, tmp_path, monkeypatch):
-    execute(path, tmp_path, monkeypatch, checks=RESULT_CHECKS.get(path.stem))
+    # One execution serves two checks: the paper-shape assertions, and the lesson's answer
+    # key, rendered from its template in this kernel, must equal the committed key.
+    template = build_answer_keys.load(path)
+    extra = build_answer_keys.cells(template) if template else []
+    nb = execute(path, tmp_path, monkeypatch, checks=RESULT_CHECKS.get(path.stem),
+                 extra_cells=extra)
+    if template is None:
+        return
+    first = len(nb.cells) - len(extra) - (1 if RESULT_CHECKS.get(path.stem) else 0)
+    rendered = build_answer_keys.rendered_from(template, nb, first)
+    committed = (build_answer_keys.ANSWERS_DIR / f"{path.stem}.md").read_text(encoding="utf-8")
+    if rendered != committed:
+        diff = "".join(difflib.unified_diff(committed.splitlines(True), rendered.splitlines(True),
+                                            "committed", "rendered", n=1))
+        pytest.fail(f"instructor/answers/{path.stem}.md differs from its template rendered after "
+                    f"this run of the lesson; run `.venv/bin/python tools/build_answer_keys.py "
+                    f"{path.stem[:2]}` and commit the key:\n{diff[:6000]}")
 
 
 @pytest.mark.slow
