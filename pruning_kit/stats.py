@@ -13,6 +13,8 @@ narrower. This module gives
   images, with a paired bootstrap interval (resample the images, keep the pairs);
 - :func:`over_seeds`: the difference of two training recipes measured over
   several seeds (paired by seed), with a Student-t interval;
+- :func:`paired_values`: the same paired bootstrap as :func:`paired` for any
+  per-image number (a reconstruction error, a loss), where lower may be better;
 
 and a :class:`Comparison` whose :meth:`~Comparison.sentence` is what a lesson
 says: "A beats B by x points (95% CI a to b)" only when the interval excludes 0,
@@ -36,7 +38,8 @@ import torch
 
 from ._checks import InvalidParameterError, check_int, check_number, type_name
 
-__all__ = ["Comparison", "standard_error", "accuracy_interval", "paired", "over_seeds"]
+__all__ = ["Comparison", "standard_error", "accuracy_interval", "paired", "over_seeds",
+           "paired_values"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Comparison:
         confidence: its level (0.95).
         n: how many paired test images, or seeds.
         method: ``"paired bootstrap"`` or ``"paired t over seeds"``.
+        higher_is_better: False for errors and losses: then the smaller value wins.
     """
 
     name_a: str
@@ -63,6 +67,7 @@ class Comparison:
     confidence: float
     n: int
     method: str
+    higher_is_better: bool = True
 
     @property
     def detectable(self) -> bool:
@@ -74,7 +79,7 @@ class Comparison:
         """The name of the better one when the difference is detectable, else None."""
         if not self.detectable:
             return None
-        return self.name_a if self.difference > 0 else self.name_b
+        return self.name_a if (self.difference > 0) == self.higher_is_better else self.name_b
 
     def interval_text(self, unit: str = "points", scale: float = 100.0) -> str:
         """``"95% CI +3.7 to +6.4 points, 1,000 paired test images"``."""
@@ -100,7 +105,7 @@ class Comparison:
         if not self.detectable:
             return (f"no difference this run can detect between {self.name_a} and {self.name_b} "
                     f"({scale * self.difference:+.1f} {unit}, {interval})")
-        better, worse = ((self.name_a, self.name_b) if self.difference > 0
+        better, worse = ((self.name_a, self.name_b) if (self.difference > 0) == self.higher_is_better
                          else (self.name_b, self.name_a))
         return f"{better} beats {worse} by {scale * abs(self.difference):.1f} {unit} ({interval})"
 
@@ -207,20 +212,93 @@ def paired(correct_a, correct_b, *, names: tuple[str, str] = ("A", "B"),
     confidence = _check_confidence(confidence)
     resamples = check_int("resamples", resamples, low=100)
     seed = check_int("seed", seed, low=0)
-    n = a.numel()
     per_image = a.float() - b.float()  # +1, 0 or -1 per image
+    low, high = _bootstrap_interval(per_image, confidence, resamples, seed)
+    value_a, value_b = a.float().mean().item(), b.float().mean().item()
+    return Comparison(names[0], names[1], value_a, value_b, value_a - value_b, low, high,
+                      confidence, a.numel(), "paired bootstrap")
+
+
+def _bootstrap_interval(per_image: torch.Tensor, confidence: float, resamples: int,
+                        seed: int) -> tuple[float, float]:
+    """The central ``confidence`` share of the means of ``per_image`` resampled with replacement."""
+    n = per_image.numel()
     generator = torch.Generator().manual_seed(seed)
     diffs = torch.empty(resamples, dtype=torch.float64)
     chunk = max(1, 2_000_000 // n)
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
         index = torch.randint(n, (size, n), generator=generator)
-        diffs[start:start + size] = per_image[index].double().mean(dim=1)
+        diffs[start:start + size] = per_image.double()[index].mean(dim=1)
     tail = (1 - confidence) / 2
     low, high = torch.quantile(diffs, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
-    value_a, value_b = a.float().mean().item(), b.float().mean().item()
+    return low, high
+
+
+def paired_values(values_a, values_b, *, names: tuple[str, str] = ("A", "B"),
+                  higher_is_better: bool = True, confidence: float = 0.95,
+                  resamples: int = 10_000, seed: int = 0) -> Comparison:
+    """Mean of A minus mean of B for a number measured per test image, with a bootstrap interval.
+
+    The paired bootstrap of :func:`paired` for real values: two models'
+    reconstruction errors (or losses, or confidences) on the same images.
+    With ``higher_is_better=False`` the smaller mean wins the sentence.
+
+    Args:
+        values_a, values_b: 1-D float tensors (or lists), one value per test image,
+            the same images in the same order.
+        names: how a sentence names A and B.
+        higher_is_better: False for errors and losses.
+        confidence, resamples, seed: as in :func:`paired`.
+
+    Returns:
+        a :class:`Comparison` (``n`` images, method ``"paired bootstrap"``).
+
+    Example:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> error_a = torch.rand(500, generator=g) * 0.01
+        >>> result = paired_values(error_a, error_a + 0.002, names=("fine-tuned", "cut"),
+        ...                        higher_is_better=False)
+        >>> result.winner, round(result.difference, 4)
+        ('fine-tuned', -0.002)
+        >>> print(result.sentence(unit="x 1e-3", scale=1000))
+        fine-tuned beats cut by 2.0 x 1e-3 (95% CI -2.0 to -2.0 x 1e-3, 500 paired test images)
+    """
+    a, b = (_as_values(name, v) for name, v in (("values_a", values_a), ("values_b", values_b)))
+    if a.numel() != b.numel():
+        raise InvalidParameterError(
+            f"values_a and values_b must be measured on the same test images: got {a.numel()} and "
+            f"{b.numel()} values")
+    if not (isinstance(names, (tuple, list)) and len(names) == 2
+            and all(isinstance(n, str) for n in names)):
+        raise InvalidParameterError(f"names must be two strings (A, B), got {names!r}")
+    if not isinstance(higher_is_better, bool):
+        raise InvalidParameterError(f"higher_is_better must be True or False, got {higher_is_better!r}")
+    confidence = _check_confidence(confidence)
+    resamples = check_int("resamples", resamples, low=100)
+    seed = check_int("seed", seed, low=0)
+    low, high = _bootstrap_interval(a - b, confidence, resamples, seed)
+    value_a, value_b = a.mean().item(), b.mean().item()
     return Comparison(names[0], names[1], value_a, value_b, value_a - value_b, low, high,
-                      confidence, n, "paired bootstrap")
+                      confidence, a.numel(), "paired bootstrap", higher_is_better)
+
+
+def _as_values(name: str, value) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().flatten()
+    elif isinstance(value, (list, tuple)):
+        flat = torch.tensor(value).flatten()
+    else:
+        raise InvalidParameterError(f"{name} must be a tensor (or list) with one number per test "
+                                    f"image, got {type_name(value)}")
+    if flat.numel() == 0 or flat.dtype == torch.bool or flat.is_complex():
+        raise InvalidParameterError(f"{name} must hold one real number per test image (for right / "
+                                    "wrong per image use pk.stats.paired)")
+    flat = flat.double()
+    if not bool(torch.isfinite(flat).all()):
+        raise InvalidParameterError(f"{name} holds NaN or infinite values")
+    return flat
 
 
 def over_seeds(values_a, values_b, *, names: tuple[str, str] = ("A", "B"),
