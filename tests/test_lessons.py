@@ -364,9 +364,13 @@ def test_lesson_executes_headless_and_shows_the_papers_results(path, tmp_path, m
     extra = build_answer_keys.cells(template) if template else []
     nb = execute(path, tmp_path, monkeypatch, checks=RESULT_CHECKS.get(path.stem),
                  extra_cells=extra)
+    first = len(nb.cells) - len(extra) - (1 if RESULT_CHECKS.get(path.stem) else 0)
+    unsupported = verdicts_without_interval(nb.cells[:first])
+    assert not unsupported, (
+        f"{path.name} prints verdicts without their interval; say them with pk.stats "
+        "(Comparison.sentence()):\n" + "\n".join(unsupported))
     if template is None:
         return
-    first = len(nb.cells) - len(extra) - (1 if RESULT_CHECKS.get(path.stem) else 0)
     rendered = build_answer_keys.rendered_from(template, nb, first)
     committed = (build_answer_keys.ANSWERS_DIR / f"{path.stem}.md").read_text(encoding="utf-8")
     if rendered != committed:
@@ -383,6 +387,188 @@ def test_lesson_executes_headless_and_shows_the_papers_results(path, tmp_path, m
 def test_lesson_runs_with_the_parameters_its_exercises_suggest(stem, parameters, tmp_path,
                                                                 monkeypatch):
     execute(LESSONS_DIR / f"{stem}.ipynb", tmp_path, monkeypatch, parameters=parameters)
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+# A lesson states a difference between two results only with its interval, through pk.stats
+# (Comparison.sentence(), .detectable, .winner). Two nets catch a verdict made by hand: the
+# code (no comparison of accuracy-like values with each other or with a margin), and what the
+# executed lesson prints (a sentence that names a winner carries its interval).
+ACCURACY_WORDS = re.compile(
+    r"^(acc|accs|accuracy|accuracies|correct|error|errors|err|gap|gaps|lead|behind|ahead|gain|"
+    r"gains|drop|margin|better|worse|regret|regrets)$")
+MARGIN_OPS = (ast.Add, ast.Sub)
+ORDER_OPS = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
+TOLERANCE = 1e-4     # accuracies on a test set move in steps of 1/n; a smaller literal is a float tolerance
+
+
+def _words(text):
+    return [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
+
+
+def _tokens(node, bound):
+    """The words of the names, attributes and string labels in ``node`` (and of what loop
+    variables iterate over, from ``bound``)."""
+    found = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            found.update(_words(sub.id))
+            found.update(bound.get(sub.id, ()))
+        elif isinstance(sub, ast.Attribute):
+            found.update(_words(sub.attr))
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            found.update(_words(sub.value))
+    return found
+
+
+def _number(node):
+    """The value of a numeric literal (``0.005``, ``-1``), else None."""
+    sign = 1
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign, node = (-1 if isinstance(node.op, ast.USub) else 1), node.operand
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+            and not isinstance(node.value, bool):
+        return sign * node.value
+    return None
+
+
+def _is_number(node):
+    return _number(node) is not None
+
+
+def _tolerance(node):
+    """A literal too small to be a margin between accuracies on a test set: a float tolerance."""
+    value = _number(node)
+    return value is not None and 0 < abs(value) <= TOLERANCE
+
+
+def _margin(node):
+    """``x + c`` / ``x - c`` with a literal ``c`` that is not a tolerance."""
+    return isinstance(node, ast.BinOp) and isinstance(node.op, MARGIN_OPS) and any(
+        _is_number(side) and not _tolerance(side) for side in (node.left, node.right))
+
+
+def _absolute_difference(node):
+    """``abs(a - b)``: a distance, whose comparison with a number is a margin."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "abs" and len(node.args) == 1
+            and isinstance(node.args[0], ast.BinOp) and isinstance(node.args[0].op, ast.Sub))
+
+
+def hand_made_verdicts(source: str) -> list[tuple[int, str]]:
+    """(line, code) of every comparison in ``source`` that decides a verdict by hand.
+
+    Flagged: an ordering comparison (<, <=, >, >=) between accuracy-like values (names,
+    attributes or column labels with a word such as acc, accuracy, error, correct, gap, lead,
+    gain, drop; loop variables inherit the words of what they iterate over), or of one with a
+    literal number (``gap > 0``); any comparison with a margin ``x + 0.005`` / ``x - 1``;
+    ``abs(a - b) < c``; and a margin added to an accuracy (``dense_acc - points``). Literals
+    of at most 1e-4 are float tolerances (``diff < 1e-9``), not margins, and are left alone.
+
+    Example:
+        >>> [code for _, code in hand_made_verdicts("w = 'A' if acc_a > acc_b + 0.002 else 'B'")]
+        ['acc_a > acc_b + 0.002']
+        >>> hand_made_verdicts("ok = c.detectable and largest_removed <= tau")
+        []
+    """
+    tree = ast.parse(source)
+    bound = {}
+    for node in ast.walk(tree):
+        generators = []
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            generators = node.generators
+        elif isinstance(node, ast.For):
+            generators = [node]
+        for gen in generators:
+            words = _tokens(gen.iter, {})
+            for target in ast.walk(gen.target):
+                if isinstance(target, ast.Name):
+                    bound.setdefault(target.id, set()).update(words)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare) or not all(isinstance(op, ORDER_OPS) for op in node.ops):
+            continue
+        operands = [node.left, *node.comparators]
+        if any(_tolerance(o) for o in operands):
+            continue                                   # x < 1e-9: a numerical check
+        words = [_tokens(o, bound) for o in operands]
+        accuracy_like = [any(ACCURACY_WORDS.match(w) for w in ws) for ws in words]
+        constant = [_is_number(o) for o in operands]
+        margin = any(_margin(o) for o in operands) and not all(constant)
+        versus = any(accuracy_like) and all(a or c or _margin(o)
+                                            for a, c, o in zip(accuracy_like, constant, operands))
+        margin_on_accuracy = any(isinstance(o, ast.BinOp) and isinstance(o.op, MARGIN_OPS) and a
+                                 for o, a in zip(operands, accuracy_like)) and not all(constant)
+        distance = any(_absolute_difference(o) for o in operands) and any(constant)
+        if margin or versus or margin_on_accuracy or distance:
+            found.append((node.lineno, ast.get_source_segment(source, node)))
+    return found
+
+
+VERDICT_PHRASE = re.compile(
+    r"\b(beats?|beaten|ahead of|behind|better than|worse than|outperform\w*|more accurate than|"
+    r"less accurate than|pulls? ahead|falls? behind|no clear difference|within the noise|"
+    r"no change in (?:error|accuracy)|the initial values matter)\b", flags=re.IGNORECASE)
+WITH_INTERVAL = re.compile(r"\bCI\b|no difference this run can detect")
+
+
+def code_lines(cell_source: str) -> str:
+    """A code cell without its IPython magics and shell lines (which ``ast`` cannot parse)."""
+    return "\n".join(line for line in cell_source.splitlines()
+                     if not line.lstrip().startswith(("%", "!")))
+
+
+def verdicts_without_interval(cells) -> list[str]:
+    """Sentences of the cells' text outputs that name a winner but give no interval.
+
+    Example:
+        >>> from nbformat.v4 import new_code_cell, new_output
+        >>> cell = new_code_cell("")
+        >>> cell.outputs = [new_output("display_data", data={"text/markdown":
+        ...     "Global is ahead of local. Global beats local by 2.0 points (95% CI +1.0 to +3.0)."})]
+        >>> verdicts_without_interval([cell])
+        ['Global is ahead of local.']
+    """
+    found = []
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            texts = [output.get("text", "")] if output.get("output_type") == "stream" else [
+                output.get("data", {}).get(kind, "") for kind in ("text/markdown", "text/html")]
+            for text in texts:
+                text = "".join(text) if isinstance(text, list) else text
+                for sentence in re.split(r"(?<=[.!?;:])\s+|\n+", re.sub(r"<[^>]+>", " ", text)):
+                    if VERDICT_PHRASE.search(sentence) and not WITH_INTERVAL.search(sentence):
+                        found.append(sentence.strip())
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_no_lesson_decides_a_verdict_by_hand(path):
+    offenders = [f"cell {index}, line {line}: {code}"
+                 for index, cell in enumerate(read(path).cells) if cell.cell_type == "code"
+                 for line, code in hand_made_verdicts(code_lines(cell.source))]
+    assert not offenders, (
+        f"{path.name} compares results by hand; say a difference between two runs with its "
+        "interval through pk.stats (pk.stats.paired(pk.train.correct(a, test), "
+        "pk.train.correct(b, test), names=...).sentence(), .detectable, .winner; "
+        "pk.stats.over_seeds for several seeds):\n" + "\n".join(offenders))
+
+
+def test_the_verdict_scan_catches_the_patterns_it_is_for():
+    caught = [code for _, code in hand_made_verdicts(
+        "a = 'ahead' if iterative_acc > one_shot_acc + 0.002 else 'level'\n"
+        "b = sum(g > 0 for g in gaps.values())\n"
+        "c = 'clear' if conv_gap > 1 else 'unclear'\n"
+        "d = rows[rows['early_stop_accuracy'] >= dense_es - 0.01]\n"
+        "e = 'same' if abs(after - before) < 0.05 else 'moved'\n"
+        "f = table[table.x >= dense_acc - points]\n"
+        "g = [name for name, value in errors.items() if value < 2]\n")]
+    assert len(caught) == 7, caught
+    assert not hand_made_verdicts(
+        "ok = gap_routes < 1e-9 and kept >= threshold * (1 - 1e-5) and n > 0\n"
+        "word = comparison.sentence() if comparison.detectable else 'none'\n"
+        "bigger = per_layer['fc1'] >= per_layer['fc2'] and border_mean < centre_mean / 2\n")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
