@@ -81,12 +81,17 @@ class Comparison:
             return None
         return self.name_a if (self.difference > 0) == self.higher_is_better else self.name_b
 
-    def interval_text(self, unit: str = "points", scale: float = 100.0) -> str:
-        """``"95% CI +3.7 to +6.4 points, 1,000 paired test images"``."""
+    def interval_text(self, unit: str = "points", scale: float = 100.0, *,
+                      flip: bool = False) -> str:
+        """``"95% CI +3.7 to +6.4 points, 1,000 paired test images"``.
+
+        ``flip=True`` gives the interval of ``b - a`` (the sentence then says B beats A).
+        """
         what = {"paired bootstrap": "paired test images", "paired t over seeds": "seeds"}.get(
             self.method, "pairs")
-        return (f"{100 * self.confidence:.0f}% CI {scale * self.low:+.1f} to "
-                f"{scale * self.high:+.1f} {unit}, {self.n:,} {what}")
+        low, high = (-self.high, -self.low) if flip else (self.low, self.high)
+        return (f"{100 * self.confidence:.0f}% CI {scale * low:+.1f} to "
+                f"{scale * high:+.1f} {unit}, {self.n:,} {what}")
 
     def sentence(self, unit: str = "points", scale: float = 100.0) -> str:
         """What a lesson may say about the difference, with its interval.
@@ -100,6 +105,9 @@ class Comparison:
             ...                "paired bootstrap")
             >>> c.sentence()
             'no difference this run can detect between A and B (+1.0 points, 95% CI -0.4 to +2.4 points, 1,000 paired test images)'
+            >>> Comparison("A", "B", 0.89, 0.9, -0.012, -0.021, -0.003, 0.95, 1000,
+            ...            "paired bootstrap").sentence()
+            'B beats A by 1.2 points (95% CI +0.3 to +2.1 points, 1,000 paired test images)'
         """
         interval = self.interval_text(unit, scale)
         if not self.detectable:
@@ -107,6 +115,8 @@ class Comparison:
                     f"({scale * self.difference:+.1f} {unit}, {interval})")
         better, worse = ((self.name_a, self.name_b) if (self.difference > 0) == self.higher_is_better
                          else (self.name_b, self.name_a))
+        # the interval of the margin the sentence states ("by x"), so that it reads positive
+        interval = self.interval_text(unit, scale, flip=self.difference < 0)
         return f"{better} beats {worse} by {scale * abs(self.difference):.1f} {unit} ({interval})"
 
     def __str__(self) -> str:
@@ -263,7 +273,7 @@ def paired_values(values_a, values_b, *, names: tuple[str, str] = ("A", "B"),
         >>> result.winner, round(result.difference, 4)
         ('fine-tuned', -0.002)
         >>> print(result.sentence(unit="x 1e-3", scale=1000))
-        fine-tuned beats cut by 2.0 x 1e-3 (95% CI -2.0 to -2.0 x 1e-3, 500 paired test images)
+        fine-tuned beats cut by 2.0 x 1e-3 (95% CI +2.0 to +2.0 x 1e-3, 500 paired test images)
     """
     a, b = (_as_values(name, v) for name, v in (("values_a", values_a), ("values_b", values_b)))
     if a.numel() != b.numel():
@@ -302,7 +312,7 @@ def _as_values(name: str, value) -> torch.Tensor:
 
 
 def over_seeds(values_a, values_b, *, names: tuple[str, str] = ("A", "B"),
-               confidence: float = 0.95) -> Comparison:
+               confidence: float = 0.95, higher_is_better: bool = True) -> Comparison:
     """Mean of A minus mean of B over seeds (paired by seed), with a Student-t interval.
 
     Use it where a lesson trains each recipe with several seeds: entry ``i`` of
@@ -313,10 +323,14 @@ def over_seeds(values_a, values_b, *, names: tuple[str, str] = ("A", "B"),
         values_a, values_b: sequences of numbers of the same length (at least 2).
         names: how a sentence names A and B.
         confidence: the interval's level.
+        higher_is_better: False for losses and regrets: then the smaller mean wins.
 
     Example:
         >>> print(over_seeds([0.95, 0.96, 0.955], [0.90, 0.91, 0.905], names=("ticket", "reinit")))
         ticket beats reinit by 5.0 points (95% CI +5.0 to +5.0 points, 3 seeds)
+        >>> over_seeds([0.01, 0.0, 0.02], [0.05, 0.04, 0.05], names=("fine-tuning", "retraining"),
+        ...            higher_is_better=False).winner
+        'fine-tuning'
     """
     from scipy.stats import t as student_t
 
@@ -334,10 +348,12 @@ def over_seeds(values_a, values_b, *, names: tuple[str, str] = ("A", "B"),
             f"values_a and values_b need the same number of seeds, at least 2: got {len(a)} and "
             f"{len(b)}")
     confidence = _check_confidence(confidence)
+    if not isinstance(higher_is_better, bool):
+        raise InvalidParameterError(f"higher_is_better must be True or False, got {higher_is_better!r}")
     diffs = [x - y for x, y in zip(a, b)]
     k = len(diffs)
     mean = sum(diffs) / k
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (k - 1))
     half = student_t.ppf(0.5 + confidence / 2, k - 1) * sd / math.sqrt(k)
     return Comparison(names[0], names[1], sum(a) / k, sum(b) / k, mean, mean - half, mean + half,
-                      confidence, k, "paired t over seeds")
+                      confidence, k, "paired t over seeds", higher_is_better)

@@ -1,6 +1,7 @@
 """pk.stats: intervals that cover what they claim, sentences that say only what the data carry."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -96,6 +97,16 @@ def test_paired_values_for_errors_where_lower_is_better():
     assert not same.detectable and same.winner is None
 
 
+def test_over_seeds_where_lower_is_better():
+    regrets_ft, regrets_rt = [0.002, 0.0, 0.004], [0.030, 0.020, 0.028]
+    result = pk.stats.over_seeds(regrets_ft, regrets_rt, names=("fine-tuning", "retraining"),
+                                 higher_is_better=False)
+    assert result.difference < 0 and result.detectable and result.winner == "fine-tuning"
+    assert result.sentence().startswith("fine-tuning beats retraining by 2.4 points")
+    with pytest.raises(InvalidParameterError, match="True or False"):
+        pk.stats.over_seeds([0.1, 0.2], [0.1, 0.3], higher_is_better=1)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: pk.stats.paired_values([0.1, 0.2], [0.1]), "same test images"),
     (lambda: pk.stats.paired_values(torch.tensor([True, False]), torch.tensor([1.0, 0.0])),
@@ -133,3 +144,14 @@ def test_correct_matches_evaluate(trained_lenet, mnist5k):
 def test_bad_input_says_what_is_allowed(call, message):
     with pytest.raises(InvalidParameterError, match=message):
         call()
+
+
+def test_a_verdict_for_b_states_the_interval_of_its_margin():
+    # "B beats A by x points (95% CI ...)": the interval is of B - A, so it reads positive
+    a = torch.tensor([True] * 900 + [False] * 100)
+    b = torch.tensor([True] * 950 + [False] * 50)
+    result = pk.stats.paired(a, b, names=("weak", "strong"))
+    assert result.winner == "strong" and result.high < 0
+    text = result.sentence()
+    low, high = (float(v) for v in re.search(r"CI ([+-][\d.]+) to ([+-][\d.]+)", text).groups())
+    assert text.startswith("strong beats weak by 5.0 points") and 0 < low <= 5.0 <= high
