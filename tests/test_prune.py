@@ -419,6 +419,109 @@ def test_snip_with_wrong_targets_is_refused(mnist5k):
     assert all(p.grad is None for p in model.parameters())
 
 
+# ------------------------------------------------------------------ Optimal Brain Damage
+
+
+def small_relu_net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3))
+
+
+def autograd_hessian_diagonal(model, x, y):
+    """The exact Hessian diagonal of the mean cross-entropy, one layer's weights at a time."""
+    out = {}
+    for name, layer in pk.models.prunable(model):
+        def loss(w, name=name):
+            return F.cross_entropy(torch.func.functional_call(model, {f"{name}.weight": w}, (x,)), y)
+        w = layer.weight.detach().clone()
+        h = torch.autograd.functional.hessian(loss, w)      # shape (*w.shape, *w.shape)
+        out[name] = h.reshape(w.numel(), w.numel()).diagonal().view_as(w)
+    return out
+
+
+def test_hessian_diagonal_is_the_exact_one_of_a_relu_network():
+    # ReLU makes the logits piecewise linear in each layer's weights: Gauss-Newton = Hessian
+    model = small_relu_net().double()
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(20, 6, generator=generator, dtype=torch.float64)
+    y = torch.randint(0, 3, (20,), generator=generator)
+    ours = pk.prune.hessian_diagonal(model, x, y)
+    exact = autograd_hessian_diagonal(model, x, y)
+    assert set(ours) == set(exact) == {"0", "2", "4"}
+    for name in exact:
+        assert torch.allclose(ours[name], exact[name], atol=1e-10), name
+        assert bool((ours[name] >= 0).all())
+
+
+def test_hessian_diagonal_of_batches_is_that_of_their_mean_loss_and_leaves_the_model_alone():
+    model = small_relu_net()
+    model.train()
+    before = snapshot(model)
+    generator = torch.Generator().manual_seed(2)
+    x, y = torch.randn(30, 6, generator=generator), torch.randint(0, 3, (30,), generator=generator)
+    whole = pk.prune.hessian_diagonal(model, x, y)
+    parts = pk.prune.hessian_diagonal(model, batches=[(x[:10], y[:10]), (x[10:], y[10:])])
+    assert all(torch.allclose(whole[n], parts[n], atol=1e-6) for n in whole)
+    assert same_state(model, before) and model.training
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_obd_scores_are_half_curvature_times_weight_squared_and_zero_where_pruned(mnist5k):
+    train, _ = mnist5k
+    model = fresh()
+    pk.prune.magnitude(model, 0.5, scope="local")
+    x, y = train.images[:64], train.labels[:64]
+    h = pk.prune.hessian_diagonal(model, x, y)
+    scores = pk.prune.obd_scores(model, x, y)
+    for name in LAYERS:
+        w = model.get_submodule(name).weight.detach()
+        assert torch.allclose(scores[name], 0.5 * h[name] * w ** 2)
+        assert bool((scores[name][model.get_submodule(name).weight_mask == 0] == 0).all())
+
+
+def test_obd_prunes_exactly_the_smallest_scores_in_scope(mnist5k):
+    train, _ = mnist5k
+    x, y = train.images[:64], train.labels[:64]
+    model = tie_free(fresh())
+    scores = pk.prune.obd_scores(model, x, y)
+    pk.prune.obd(model, x, y, 0.0, rates={"fc3": 0.7})
+    mask = model.fc3.weight_mask
+    assert zeros(mask) == round(0.7 * mask.numel())
+    assert pk.prune.layer_sparsity(model) == {"fc1": 0.0, "fc2": 0.0, "fc3": 0.7}
+    assert scores["fc3"][mask == 0].max() <= scores["fc3"][mask == 1].min()
+    global_model = tie_free(fresh())
+    pk.prune.obd(global_model, x, y, 0.9)
+    assert sum(zeros(m) for m in pk.prune.masks(global_model).values()) == round(0.9 * 266_200)
+
+
+def test_snip_rates_prune_one_layer_on_its_own(mnist5k):
+    train, _ = mnist5k
+    model = pk.prune.snip(fresh(), train.images[:100], train.labels[:100], sparsity=0.0,
+                          rates={"fc3": 0.5})
+    assert pk.prune.layer_sparsity(model) == {"fc1": 0.0, "fc2": 0.0, "fc3": 0.5}
+
+
+def test_obd_refuses_what_it_cannot_score_and_leaves_the_model_alone(mnist5k):
+    train, _ = mnist5k
+    x, y = train.images[:8], train.labels[:8]
+    lenet5 = pk.models.lenet5()
+    with pytest.raises(ValueError, match=r"nn.Linear layers only; \['conv1', 'conv2'\]"):
+        pk.prune.hessian_diagonal(lenet5, x, y)
+    model = fresh()
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="class indices"):
+        pk.prune.obd_scores(model, x, y.float())
+    with pytest.raises(ValueError, match="one entry per input"):
+        pk.prune.obd(model, x, y[:5], 0.5)
+    with pytest.raises(ValueError, match="obd needs sparsity"):
+        pk.prune.obd(model, x, y)
+    with pytest.raises(ValueError, match=r"sparsity must be a number in \[0, 1\]"):
+        pk.prune.obd(model, x, y, 1.5)
+    with pytest.raises(ValueError, match="inputs and targets, or batches"):
+        pk.prune.obd_scores(model)
+    assert same_state(model, before) and not torch_prune.is_pruned(model)
+
+
 def test_apply_masks_checks_everything_before_changing_anything():
     model = fresh()
     before = snapshot(model)
