@@ -86,6 +86,8 @@ FUNCTIONS = ("quantize_affine", "dequantize_affine", "quantize_symmetric", "bina
 _FLOAT_PATH = ("pruning_kit.quant.int8", "pruning_kit.quant.quantize_affine",
                "pruning_kit.quant.dequantize_affine", "pruning_kit.quant.dequantize_symmetric",
                "pruning_kit.quant.fake_quantize")
+_INTEGER_KIT = ("pruning_kit.quant.integer_conv2d", "pruning_kit.quant.requantize",
+                "pruning_kit.quant.fixed_point_multiplier", "pruning_kit.quant.IntegerConv2d")
 _BINARY_KIT = ("pruning_kit.quant.BinaryLinear", "pruning_kit.quant.BinaryConv2d",
                "pruning_kit.quant.SignSTE", "pruning_kit.quant.binarize",
                "pruning_kit.quant.binarized_mlp", "pruning_kit.quant.clip_latent_weights")
@@ -98,11 +100,12 @@ KIT = {
     "binarize": ("pruning_kit.quant.binarize",),
     "SignSTE": ("pruning_kit.quant.SignSTE", "pruning_kit.quant.binarize"),
     "BinaryLinear": ("pruning_kit.quant.BinaryLinear", "pruning_kit.quant.SignSTE"),
-    # part 2: the kit has no integer-only layer; these would take the float path instead
+    # part 2: the kit's integer convolution does this work with a 1 x 1 kernel; the float path
+    # would skip it
     "quantize_bias": ("pruning_kit.quant.quantize_symmetric", "pruning_kit.quant.quantize_affine",
-                      "pruning_kit.quant.fake_quantize"),
-    "integer_linear": _FLOAT_PATH,
-    "quantized_linear": _FLOAT_PATH,
+                      "pruning_kit.quant.fake_quantize", "pruning_kit.quant.IntegerConv2d"),
+    "integer_linear": _FLOAT_PATH + _INTEGER_KIT,
+    "quantized_linear": _FLOAT_PATH + _INTEGER_KIT,
     # part 3: the kit's binarized layers, network and clipping (pk.train.fit stays allowed)
     "BinarizedMLP": _BINARY_KIT,
     "train_binarized": _BINARY_KIT,
