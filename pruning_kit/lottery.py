@@ -36,7 +36,7 @@ from torch import nn
 
 from . import prune
 from .data import TensorData, as_dataset
-from .train import Recipe, evaluate, fit, seed_everything, uses_recipe
+from .train import Recipe, correct, evaluate, fit, seed_everything, uses_recipe
 from ._checks import InvalidParameterError, check_int, check_fraction, check_choice, check_seed
 
 __all__ = ["imp", "reinit_control", "random_prune_control", "split_validation", "TicketRound"]
@@ -61,6 +61,9 @@ class TicketRound:
         evals: the validation curve, ``{"iteration", "loss", "accuracy"}`` every
             ``eval_every`` iterations (as ``pk.train.History.evals``); for plots
             of training progress like the paper's Figure 3.
+        early_stop_correct: which test examples the network got right at
+            ``early_stop_iteration`` (a bool tensor, ``pk.train.correct``): two
+            runs' tensors are what ``pk.stats.paired`` compares.
     """
 
     round: int
@@ -72,6 +75,7 @@ class TicketRound:
     val_loss: float = math.nan
     kind: str = "ticket"
     evals: list = field(default_factory=list, repr=False)
+    early_stop_correct: torch.Tensor | None = field(default=None, repr=False)
 
     def row(self) -> dict:
         """The record without the masks and the curve (for a pandas DataFrame)."""
@@ -158,11 +162,12 @@ def _remaining(masks: dict) -> float:
 
 def _train(model, s: _Settings, seed: int, round_: int, kind: str, on_step=None) -> TicketRound:
     """Train ``model`` in place and record a :class:`TicketRound`."""
-    test_accuracy = {}
+    test_accuracy, test_correct = {}, {}
 
     def watch(net, step):
         if step % s.eval_every == 0:
-            test_accuracy[step] = evaluate(net, s.test)
+            right = test_correct[step] = correct(net, s.test)
+            test_accuracy[step] = int(right.sum()) / max(1, len(right))   # = evaluate(net, test)
         if on_step is not None:
             on_step(net, step)
 
@@ -176,7 +181,8 @@ def _train(model, s: _Settings, seed: int, round_: int, kind: str, on_step=None)
                        early_stop_iteration=best["iteration"], masks=mask,
                        early_stop_accuracy=test_accuracy.get(best["iteration"], math.nan),
                        val_loss=best["loss"], kind=kind,
-                       evals=[dict(e) for e in history.evals])
+                       evals=[dict(e) for e in history.evals],
+                       early_stop_correct=test_correct.get(best["iteration"]))
 
 
 @uses_recipe

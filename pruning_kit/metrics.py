@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 import time
@@ -23,10 +24,15 @@ from torch import nn
 from .train import num_threads
 from ._checks import InvalidParameterError, check_choice, check_model, check_int
 
-__all__ = ["count_params", "macs", "size_bytes", "latency_ms", "compression_ratio",
-           "ENERGY_PJ_45NM", "energy_pj", "CLOCKS"]
+__all__ = ["count_params", "macs", "size_bytes", "sparse_entries", "latency_ms",
+           "compression_ratio", "ENERGY_PJ_45NM", "energy_pj", "CLOCKS"]
 
-# Horowitz, "Computing's energy problem", ISSCC 2014: 45 nm CMOS, picojoules per operation.
+# Picojoules per 32-bit operation on a 45 nm CMOS process, as Han et al. tabulate them
+# ("Learning both Weights and Connections for Efficient Neural Networks", NeurIPS 2015, Fig. 1;
+# the same table reappears in their later papers). They adapted the figures of M. Horowitz,
+# "Computing's energy problem (and what we can do about it)", ISSCC 2014, to 32-bit words:
+# Horowitz lists 64-bit memory accesses (an 8 kB SRAM read of 64 bits about 10 pJ, a 64-bit DRAM
+# access 1.3-2.6 nJ), so the SRAM and DRAM rows here are not his own numbers.
 ENERGY_PJ_45NM = {
     "32-bit int add": 0.1,
     "32-bit float add": 0.9,
@@ -117,13 +123,38 @@ def macs(model: nn.Module, example_input: torch.Tensor, *, nonzero: bool = False
 
 
 def size_bytes(model: nn.Module, *, sparse: bool = False, bits: int = 32,
-               index_bits: int = 32) -> int:
-    """Storage estimate: dense, or compressed-sparse-row for pruned weight matrices.
+               index_bits: int = 32, relative: bool = False) -> int:
+    """Storage estimate: dense, or a sparse format for pruned weight matrices.
 
-    Dense: every parameter at ``bits``. Sparse: for each weight with zeros, the
-    nonzero values at ``bits`` plus one column index (``index_bits``) per value
-    and one row pointer (32 bits) per output row; other tensors stay dense. A
-    layer is stored dense when that is smaller.
+    Dense: every parameter at ``bits``. Sparse (``sparse=True``), for each
+    weight with zeros, viewed as ``rows x columns`` (a conv's columns are
+    ``in x kh x kw``); other tensors stay dense, and a layer is stored dense
+    when that is smaller:
+
+    - ``relative=False``, compressed sparse row: the nonzero values at ``bits``,
+      one column index of ``index_bits`` per value and one 32-bit row pointer
+      per row (plus one). ``index_bits`` must address every column:
+      ``2**index_bits >= columns``, else the format is impossible and an error
+      says so (8 bits reach 256 columns, LeNet-300-100's fc1 has 784).
+    - ``relative=True``, Deep Compression's relative indices (Han et al. 2016,
+      §2 and Fig. 2): the weights are read row-major as one sequence and each
+      stored entry keeps its distance to the previous one in ``index_bits``
+      bits (at most ``2**index_bits - 1``); where kept weights lie further
+      apart, a *filler zero* is stored in between, a zero weight that costs a
+      value and an index like any other entry. No row pointers are needed.
+      :func:`sparse_entries` counts the entries and fillers;
+      :func:`pruning_kit.quant.relative_indices` writes the index stream.
+
+    Args:
+        model: the network (pruning masks are applied).
+        sparse: store pruned weight matrices sparsely.
+        bits: bits per stored value.
+        index_bits: bits per column index (``relative=False``) or per gap
+            (``relative=True``).
+        relative: relative indices with filler zeros instead of column indices.
+
+    Returns:
+        bytes, rounded up.
 
     Example:
         >>> layer = nn.Linear(100, 10, bias=False)
@@ -133,6 +164,12 @@ def size_bytes(model: nn.Module, *, sparse: bool = False, bits: int = 32,
         ...     layer.weight[:, 10:] = 0
         >>> size_bytes(layer, sparse=True)   # 100 values + 100 indices + 11 row pointers
         844
+        >>> size_bytes(layer, sparse=True, index_bits=4, relative=True)   # (100 + 54 fillers) x 36 bits
+        693
+        >>> size_bytes(layer, sparse=True, index_bits=4)
+        Traceback (most recent call last):
+        ...
+        pruning_kit._checks.InvalidParameterError: index_bits=4 cannot address the 100 columns of a (10, 100) weight: absolute column indices need 7 bits; pass relative=True to store gaps between kept weights with filler zeros (Deep Compression)
     """
     check_model(model)
     check_int("bits", bits, low=1, high=64)
@@ -141,13 +178,53 @@ def size_bytes(model: nn.Module, *, sparse: bool = False, bits: int = 32,
     with torch.no_grad():
         for t in _effective_tensors(model):
             dense = t.numel() * bits
-            if sparse and t.dim() >= 2:
-                rows = t.shape[0]
+            if not sparse or t.dim() < 2 or bool((t != 0).all()):
+                total_bits += dense
+            elif relative:
+                entries, _ = sparse_entries(t, index_bits)
+                total_bits += min(dense, entries * (bits + index_bits))
+            else:
+                rows, columns = t.shape[0], t[0].numel()
+                needed = max(1, math.ceil(math.log2(columns)))
+                if index_bits < needed:
+                    raise InvalidParameterError(
+                        f"index_bits={index_bits} cannot address the {columns} columns of a "
+                        f"{tuple(t.shape)} weight: absolute column indices need {needed} bits; pass "
+                        "relative=True to store gaps between kept weights with filler zeros "
+                        "(Deep Compression)")
                 nnz = int(torch.count_nonzero(t))
                 total_bits += min(dense, nnz * (bits + index_bits) + (rows + 1) * 32)
-            else:
-                total_bits += dense
     return -(-total_bits // 8)
+
+
+def sparse_entries(weight: torch.Tensor, index_bits: int) -> tuple[int, int]:
+    """Entries stored with ``index_bits``-bit relative indices, and how many are filler zeros.
+
+    Deep Compression (Han et al. 2016, §2, Fig. 2) reads the weight row-major
+    and stores, for each kept weight, its distance to the previous stored entry
+    (the first one counted from position -1). A distance is at most
+    ``2**index_bits - 1``; a longer gap gets a filler zero (a stored zero
+    weight) every ``2**index_bits - 1`` positions. The gaps are those of
+    :func:`pruning_kit.quant.relative_indices`, whose ``0`` symbols mark the
+    fillers.
+
+    Args:
+        weight: any tensor; its nonzero entries are the kept weights.
+        index_bits: bits per relative index, an int in [1, 32].
+
+    Returns:
+        ``(entries, fillers)``: stored entries (kept weights plus fillers) and fillers.
+
+    Example:
+        >>> w = torch.tensor([0., 2., 0., 0., 0., 0., 0., 0., 0., 0., 3., 4.])
+        >>> sparse_entries(w, index_bits=3)   # gaps 2, 9 and 1; 9 > 7 needs one filler
+        (4, 1)
+    """
+    from .quant.deep_compression import relative_indices
+
+    symbols = relative_indices(weight.detach() != 0, index_bits)
+    fillers = int((symbols == 0).sum())
+    return symbols.numel(), fillers
 
 
 def compression_ratio(sparsity: float) -> float:

@@ -13,8 +13,14 @@ weight_orig * weight_mask`` before each call. So any code that knows
   weights of the ``n`` in scope, as PyTorch rounds. Pruning again only adds
   to what is already pruned, so ``s`` is always the fraction of the whole
   scope: ``magnitude(m, 0.5)`` then ``magnitude(m, 0.8)`` leaves 80% pruned.
+- :func:`n_m` and :func:`n_m_mask`: N:M semi-structured sparsity, ``n`` kept in
+  every group of ``m`` consecutive input weights (2:4 runs on NVIDIA's Sparse
+  Tensor Cores, Mishra et al. 2021).
 - :func:`snip_scores` and :func:`snip`: SNIP's connection sensitivity
   ``abs(dL/dw * w)`` (Lee et al. 2019), normalised to sum to 1.
+- :func:`hessian_diagonal`, :func:`obd_scores` and :func:`obd`: Optimal Brain
+  Damage's second-order saliency ``0.5 * h_kk * w_k**2`` (LeCun et al. 1990),
+  with the exact diagonal of the loss's curvature for ``nn.Linear`` layers.
 - :func:`magnitude_step`: prune a fraction of what remains (one round of the
   lottery-ticket procedure); :func:`iterative`: prune, fine-tune, repeat
   (Han et al. 2015).
@@ -59,7 +65,8 @@ from ._checks import (InvalidParameterError, check_model, check_int, check_fract
                       check_seed)
 from .train import Recipe, uses_recipe
 
-__all__ = ["magnitude", "magnitude_step", "random", "snip_scores", "snip", "sparsity", "layer_sparsity",
+__all__ = ["magnitude", "magnitude_step", "random", "n_m", "n_m_mask", "snip_scores", "snip",
+           "hessian_diagonal", "obd_scores", "obd", "sparsity", "layer_sparsity",
            "masks", "apply_masks", "finalize", "clone", "iterative", "is_pruned",
            "PruneStep", "SCOPES"]
 
@@ -338,6 +345,111 @@ def random(model: nn.Module, sparsity: float, *, scope: str = "global", seed: in
     return model
 
 
+def _check_n_m(n, m) -> tuple[int, int]:
+    m = check_int("m", m, low=1, hint="the size of a group of consecutive weights, 4 for 2:4")
+    n = check_int("n", n, low=1, high=m,
+                  hint=f"the nonzeros kept in every group of m={m} weights, at most m")
+    return n, m
+
+
+def n_m_mask(weight: torch.Tensor, n: int = 2, m: int = 4) -> torch.Tensor:
+    """The N:M mask of a weight: in every group of ``m`` consecutive input weights keep ``n``.
+
+    Groups run along the input dimension, the one a matrix product sums over:
+    the columns of a Linear weight (``out x in``), and the input channels of a
+    conv weight (``out x in x kh x kw``) at each output filter and kernel
+    position, as NVIDIA's sparsity tools lay out convolutions. In each group
+    the ``n`` weights of largest ``abs`` are kept (ties: the first ones), so
+    exactly ``n / m`` of the weights survive. 2:4 is the pattern the Sparse
+    Tensor Cores of NVIDIA's Ampere GPUs run (Mishra et al. 2021,
+    "Accelerating Sparse Deep Neural Networks").
+
+    Args:
+        weight: a Linear or conv weight (at least 2 dimensions); its input
+            dimension (``weight.shape[1]``) must be a multiple of ``m``.
+        n: weights kept per group, in [1, m].
+        m: group size.
+
+    Returns:
+        a float 0/1 tensor of ``weight``'s shape and dtype.
+
+    Example:
+        >>> w = torch.tensor([[0.1, -0.9, 0.3, 0.2, 1.0, 0.0, -0.5, 0.4]])
+        >>> n_m_mask(w, 2, 4)
+        tensor([[0., 1., 1., 0., 1., 0., 1., 0.]])
+    """
+    from ._checks import check_tensor
+
+    check_tensor("weight", weight, floating=True, min_dim=2,
+                 hint="a Linear (out x in) or conv (out x in x kh x kw) weight")
+    n, m = _check_n_m(n, m)
+    inputs = weight.shape[1]
+    if inputs % m:
+        raise InvalidParameterError(
+            f"the input dimension of a {tuple(weight.shape)} weight is {inputs}, not a multiple of "
+            f"m={m}: N:M groups of {m} consecutive inputs cannot tile it (leave this layer dense)")
+    values = weight.detach().abs().movedim(1, -1)          # out x (kh x kw x) in
+    groups = values.reshape(-1, m)
+    order = torch.argsort(groups, dim=1, descending=True, stable=True)
+    keep = torch.zeros_like(groups)
+    keep.scatter_(1, order[:, :n], 1.0)
+    return keep.reshape(values.shape).movedim(-1, 1).contiguous().to(weight.dtype)
+
+
+def n_m(model: nn.Module, n: int = 2, m: int = 4, *, layers: Iterable[str] | None = None
+        ) -> nn.Module:
+    """Prune to N:M semi-structured sparsity: ``n`` of every ``m`` consecutive input weights stay.
+
+    In place, in ``torch.nn.utils.prune``'s buffers like :func:`magnitude`.
+    Each chosen layer keeps exactly ``n / m`` of its weights (2:4: 50%), the
+    largest by ``abs`` in every group of :func:`n_m_mask`. A layer that is
+    already pruned keeps its pruned weights pruned (groups are then chosen
+    among the weights that remain).
+
+    Args:
+        model: the network.
+        n, m: keep ``n`` in every group of ``m`` (2:4 by default).
+        layers: names of the prunable layers to prune (default: all of
+            :func:`prunable_layers`); every one needs an input dimension that
+            is a multiple of ``m``.
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> model = n_m(pk.models.lenet_300_100(), 2, 4)
+        >>> layer_sparsity(model)
+        {'fc1': 0.5, 'fc2': 0.5, 'fc3': 0.5}
+        >>> bool((model.fc1.weight_mask.view(300, -1, 4).sum(-1) == 2).all())
+        True
+    """
+    named = dict(prunable_layers(model))
+    n, m = _check_n_m(n, m)
+    if layers is None:
+        chosen = list(named)
+    else:
+        chosen = [layers] if isinstance(layers, str) else list(layers)
+        unknown = [name for name in chosen if name not in named]
+        if unknown or not chosen:
+            raise InvalidParameterError(f"layers must name prunable layers of the model, got "
+                                        f"{unknown or chosen}; prunable layers are {list(named)}")
+    untileable = {name: named[name].weight.shape[1] if not is_pruned(named[name])
+                  else named[name].weight_orig.shape[1] for name in chosen}
+    untileable = {name: inputs for name, inputs in untileable.items() if inputs % m}
+    if untileable:
+        raise InvalidParameterError(
+            f"N:M pruning groups {m} consecutive inputs, but the layers {untileable} (name: input "
+            f"size) have an input size that is not a multiple of {m}; leave them dense with "
+            f"layers=[...] (e.g. {[name for name in chosen if name not in untileable]})")
+    for name in chosen:
+        layer = named[name]
+        mask = n_m_mask(_effective(layer), n, m)
+        old = _current_mask(layer)
+        _set_mask(layer, mask if old is None else mask * old)
+    return model
+
+
 def _check_batch(inputs, targets, where: str = "") -> None:
     if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
         raise InvalidParameterError(f"inputs and targets{where} must be torch.Tensors, got "
@@ -348,6 +460,37 @@ def _check_batch(inputs, targets, where: str = "") -> None:
     if targets.dim() == 0 or len(targets) != len(inputs):
         raise InvalidParameterError(f"targets{where} must have one entry per input: got "
                                     f"{len(inputs)} inputs and targets of shape {tuple(targets.shape)}")
+
+
+def _batches_of(inputs, targets, batches, *, class_targets: bool = False) -> list:
+    """The ``(inputs, targets)`` pairs a scoring function was given, checked.
+
+    ``class_targets``: the targets must be class indices (for the cross-entropy).
+    """
+    if batches is None:
+        if inputs is None or targets is None:
+            raise InvalidParameterError("give inputs and targets, or batches=[(inputs, targets), ...]")
+        batches = [(inputs, targets)]
+    elif inputs is not None or targets is not None:
+        raise InvalidParameterError("give either inputs and targets, or batches, not both")
+    else:
+        if isinstance(batches, torch.Tensor) or not isinstance(batches, Iterable):
+            raise InvalidParameterError("batches must be an iterable of (inputs, targets) pairs, got "
+                                        f"{type(batches).__name__}")
+        batches = list(batches)
+        if not batches:
+            raise InvalidParameterError("batches is empty: give at least one (inputs, targets) pair")
+    for i, batch in enumerate(batches):
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise InvalidParameterError(f"batch {i} must be a pair (inputs, targets), got "
+                                        f"{type(batch).__name__}")
+        _check_batch(*batch, where=f" of batch {i}" if len(batches) > 1 else "")
+        if class_targets and (batch[1].dim() != 1 or batch[1].dtype not in (torch.int64, torch.int32)):
+            raise InvalidParameterError(
+                f"targets{f' of batch {i}' if len(batches) > 1 else ''} must be class indices (a 1-D "
+                f"integer tensor) for the cross-entropy, got dtype {batch[1].dtype} and shape "
+                f"{tuple(batch[1].shape)}")
+    return batches
 
 
 def snip_scores(model: nn.Module, inputs: torch.Tensor | None = None,
@@ -386,24 +529,7 @@ def snip_scores(model: nn.Module, inputs: torch.Tensor | None = None,
     layers = dict(prunable_layers(model))
     if not callable(loss_fn):
         raise InvalidParameterError(f"loss_fn must be callable(outputs, targets), got {loss_fn!r}")
-    if batches is None:
-        if inputs is None or targets is None:
-            raise InvalidParameterError("give inputs and targets, or batches=[(inputs, targets), ...]")
-        batches = [(inputs, targets)]
-    elif inputs is not None or targets is not None:
-        raise InvalidParameterError("give either inputs and targets, or batches, not both")
-    else:
-        if isinstance(batches, torch.Tensor) or not isinstance(batches, Iterable):
-            raise InvalidParameterError("batches must be an iterable of (inputs, targets) pairs, got "
-                                        f"{type(batches).__name__}")
-        batches = list(batches)
-        if not batches:
-            raise InvalidParameterError("batches is empty: give at least one (inputs, targets) pair")
-    for i, batch in enumerate(batches):
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise InvalidParameterError(f"batch {i} must be a pair (inputs, targets), got "
-                                        f"{type(batch).__name__}")
-        _check_batch(*batch, where=f" of batch {i}" if len(batches) > 1 else "")
+    batches = _batches_of(inputs, targets, batches)
 
     # Differentiate with respect to detached copies of the stored values, so that
     # nothing is accumulated into the model's own .grad and no graph is kept.
@@ -448,7 +574,7 @@ def snip_scores(model: nn.Module, inputs: torch.Tensor | None = None,
 def snip(model: nn.Module, inputs: torch.Tensor | None = None,
          targets: torch.Tensor | None = None, sparsity: float | None = None, *,
          loss_fn: Callable = F.cross_entropy, batches: Iterable | None = None,
-         scope: str = "global") -> nn.Module:
+         scope: str = "global", rates: dict | None = None) -> nn.Module:
     """SNIP: prune at initialisation the weights the loss is least sensitive to.
 
     Scores every weight with :func:`snip_scores` and prunes exactly
@@ -462,6 +588,8 @@ def snip(model: nn.Module, inputs: torch.Tensor | None = None,
         loss_fn: ``loss_fn(outputs, targets)``; mean cross-entropy by default.
         batches: iterable of ``(inputs, targets)`` to accumulate the scores over.
         scope: ``"global"`` (the paper) or ``"local"``.
+        rates: ``{layer name: sparsity}`` for layers pruned on their own, as in
+            :func:`magnitude` (``sparsity=0.0, rates={"fc3": 0.9}`` prunes one layer).
 
     Returns:
         ``model``.
@@ -476,9 +604,165 @@ def snip(model: nn.Module, inputs: torch.Tensor | None = None,
     """
     if sparsity is None:
         raise InvalidParameterError("snip needs sparsity=, the fraction of weights to prune in [0, 1]")
-    layers, fraction, scope, _ = _prepare(model, sparsity, scope, None)
+    layers, fraction, scope, rates = _prepare(model, sparsity, scope, rates)
     scores = snip_scores(model, inputs, targets, loss_fn=loss_fn, batches=batches)
-    _prune_groups(layers, _plan(layers, fraction, scope, {}), scores)
+    _prune_groups(layers, _plan(layers, fraction, scope, rates), scores)
+    return model
+
+
+def hessian_diagonal(model: nn.Module, inputs: torch.Tensor | None = None,
+                     targets: torch.Tensor | None = None, *,
+                     batches: Iterable | None = None) -> dict[str, torch.Tensor]:
+    """The diagonal of the cross-entropy's curvature for every ``nn.Linear`` weight.
+
+    For the mean cross-entropy ``L`` of a classifier with logits ``z``, the curvature
+    with respect to a layer's weights is ``(1/N) sum_n J_n^T (diag(p_n) - p_n p_n^T) J_n``
+    (the Gauss-Newton matrix), with ``p_n`` the softmax and ``J_n`` the Jacobian of the
+    logits of example ``n``. When everything between the layer and the logits is
+    piecewise linear (ReLU, max-pooling, linear layers), the logits are piecewise
+    linear in the layer's weights and this *is* the exact Hessian of ``L`` with respect
+    to them, almost everywhere. Its diagonal is computed exactly, without forming the
+    matrix: ``diag(p) - p p^T = S S^T`` with ``S = (diag(p) - p p^T) diag(p)^(-1/2)``,
+    one backward pass per class pushes a column of ``S`` back to every layer's outputs,
+    and ``h[i, j] = (1/N) sum_n a_nj^2 sum_c g_nci^2`` for the layer's input ``a``.
+
+    The model is evaluated in eval mode (put back as it was); its weights and ``.grad``
+    are untouched. Only ``nn.Linear`` layers are scored (a ``Conv2d`` shares a weight
+    across positions, which this shortcut does not cover).
+
+    Args:
+        model: a classifier whose prunable layers are ``nn.Linear``.
+        inputs, targets: one batch (class indices), or ``batches=`` of such pairs.
+        batches: an iterable of ``(inputs, targets)``; the result is the curvature of
+            the mean loss over all their examples.
+
+    Returns:
+        ``{layer name: tensor shaped like its weight}``, all entries >= 0.
+
+    Example:
+        >>> import torch, pruning_kit as pk
+        >>> torch.manual_seed(0) and None
+        >>> net = torch.nn.Sequential(torch.nn.Linear(4, 3))
+        >>> x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+        >>> h = hessian_diagonal(net, x, y)["0"]
+        >>> w = net[0].weight.detach().clone().requires_grad_(True)
+        >>> loss = lambda v: torch.nn.functional.cross_entropy(x @ v.view(3, 4).T + net[0].bias, y)
+        >>> exact = torch.autograd.functional.hessian(loss, w.flatten()).diagonal().view(3, 4)
+        >>> torch.allclose(h, exact, atol=1e-6)
+        True
+    """
+    layers = dict(prunable_layers(model))
+    others = [name for name, layer in layers.items() if not isinstance(layer, nn.Linear)]
+    if others:
+        raise InvalidParameterError(
+            f"hessian_diagonal covers nn.Linear layers only; {others} are not (a Conv2d shares its "
+            "weights across positions): score a fully connected model, or prune those layers "
+            "with another criterion")
+    batches = _batches_of(inputs, targets, batches, class_targets=True)
+    inputs_of, outputs_of = {}, {}
+
+    def keep(name):
+        def hook(module, args, output):
+            inputs_of[name] = args[0].detach().reshape(-1, module.in_features)
+            outputs_of[name] = output
+        return hook
+
+    hooks = [layer.register_forward_hook(keep(name)) for name, layer in layers.items()]
+    was_training = model.training
+    total = sum(len(x) for x, _ in batches)
+    diag = {name: torch.zeros_like(stored_weight(layer), dtype=torch.float64)
+            for name, layer in layers.items()}
+    model.eval()
+    try:
+        with torch.enable_grad():
+            for x, y in batches:
+                logits = model(x)
+                if logits.dim() != 2 or logits.shape[0] != len(x):
+                    raise InvalidParameterError(
+                        f"the model must map a batch of {len(x)} inputs to logits of shape "
+                        f"({len(x)}, classes), got {tuple(logits.shape)}")
+                p = torch.softmax(logits.detach().double(), dim=1)
+                squares = {name: torch.zeros(outputs_of[name].shape, dtype=torch.float64)
+                           for name in layers}
+                targets_needed = [outputs_of[name] for name in layers]
+                for c in range(logits.shape[1]):
+                    # column c of S: sqrt(p_c) (e_c - p), one per example
+                    column = -p * p[:, c:c + 1].sqrt()
+                    column[:, c] += p[:, c].sqrt()
+                    grads = torch.autograd.grad(logits, targets_needed,
+                                                grad_outputs=column.to(logits.dtype),
+                                                retain_graph=True, allow_unused=True)
+                    for name, g in zip(layers, grads):
+                        if g is not None:
+                            squares[name] += g.detach().double() ** 2
+                for name in layers:
+                    diag[name] += squares[name].reshape(-1, squares[name].shape[-1]).T \
+                        @ inputs_of[name].double() ** 2
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return {name: (d / total).to(stored_weight(layers[name]).dtype) for name, d in diag.items()}
+
+
+def obd_scores(model: nn.Module, inputs: torch.Tensor | None = None,
+               targets: torch.Tensor | None = None, *,
+               batches: Iterable | None = None) -> dict[str, torch.Tensor]:
+    """Optimal Brain Damage saliency ``0.5 * h_kk * w_k**2`` of every ``nn.Linear`` weight.
+
+    LeCun, Denker & Solla (1990) expand the loss to second order around a trained
+    network, where the gradient is (close to) zero, keep only the diagonal of the
+    Hessian, and estimate the rise of the loss when weight ``k`` is set to 0 as
+    ``0.5 * h_kk * w_k**2`` (:func:`hessian_diagonal` gives ``h``). Already pruned
+    weights score 0. Unlike SNIP's scores these are not normalised: they are in
+    units of the loss.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> train, _ = pk.data.load("digits")
+        >>> model = pk.models.lenet_300_100(in_features=64)
+        >>> scores = obd_scores(model, train.images[:100], train.labels[:100])
+        >>> list(scores), all(bool((s >= 0).all()) for s in scores.values())
+        (['fc1', 'fc2', 'fc3'], True)
+    """
+    layers = dict(prunable_layers(model))
+    h = hessian_diagonal(model, inputs, targets, batches=batches)
+    return {name: 0.5 * h[name] * _effective(layers[name]).detach() ** 2 for name in layers}
+
+
+def obd(model: nn.Module, inputs: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None, sparsity: float | None = None, *,
+        batches: Iterable | None = None, scope: str = "global",
+        rates: dict | None = None) -> nn.Module:
+    """Prune the weights with the smallest Optimal Brain Damage saliency, in place.
+
+    Scores with :func:`obd_scores` and prunes exactly ``round(sparsity * n)``
+    weights with the smallest scores among the ``n`` in scope, as :func:`snip`
+    does with its scores. OBD scores a *trained* network (LeCun et al. 1990 then
+    retrain and repeat).
+
+    Args:
+        model: a trained classifier whose prunable layers are ``nn.Linear``.
+        inputs, targets: data to measure the curvature on (or ``batches=``).
+        sparsity: fraction of weights to prune, in [0, 1].
+        scope, rates: as in :func:`magnitude`.
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> import pruning_kit as pk
+        >>> train, _ = pk.data.load("digits")
+        >>> model = pk.models.lenet_300_100(in_features=64)
+        >>> _ = obd(model, train.images[:200], train.labels[:200], 0.0, rates={"fc3": 0.5})
+        >>> pk.prune.layer_sparsity(model)
+        {'fc1': 0.0, 'fc2': 0.0, 'fc3': 0.5}
+    """
+    if sparsity is None:
+        raise InvalidParameterError("obd needs sparsity, the fraction of weights to prune in [0, 1]")
+    layers, fraction, scope, rates = _prepare(model, sparsity, scope, rates)
+    scores = obd_scores(model, inputs, targets, batches=batches)
+    _prune_groups(layers, _plan(layers, fraction, scope, rates), scores)
     return model
 
 

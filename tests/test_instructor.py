@@ -195,3 +195,42 @@ def test_nbgrader_never_sees_the_instructor_folder():
                 assert path.read_bytes() != ours[path.name], (
                     f"{path.relative_to(ROOT)} is a copy of an instructor file")
     importlib.import_module("pruning_kit")   # the kit imports without the folder on the path
+
+
+# How the source decks are cited (issue 20): readers of the course do not have them, so a lesson,
+# the instructor's documents, the README, the book and the kit's docstrings name the talk and the
+# tutorial by author and title, never "the course's seeds" or "seed material".
+SEED_CITATION = re.compile(r"course'?s? [`'\"]?seeds?\b[`'\"]?|seed (?:material|deck)s?\b|in the `seeds`",
+                           flags=re.IGNORECASE)
+
+
+def cited_texts():
+    """(name, text) of every document a reader of the course may see."""
+    for path in sorted((ROOT / "lessons").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        yield path.name, "\n".join(cell.source for cell in nb.cells)
+    for folder, pattern in (("instructor", "**/*.md"), ("book", "**/*.md"), ("pruning_kit", "**/*.py")):
+        for path in sorted((ROOT / folder).glob(pattern)):
+            yield str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")
+    yield "README.md", (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_source_decks_are_cited_by_name_never_as_seeds():
+    offenders = [f"{name}: ...{text[max(0, m.start() - 40):m.end() + 40]!r}..."
+                 for name, text in cited_texts() for m in SEED_CITATION.finditer(text)]
+    assert not offenders, "cite the talk and the tutorial by author and title:\n" + "\n".join(offenders)
+    texts = dict(cited_texts())
+    for name in ("05_structured_pruning.ipynb", "instructor/further_reading.md"):
+        assert "Gschoßmann" in texts[name] and "Learning for Self-Driving Cars" in texts[name], name
+    for name in ("06_hyperparameters_under_pruning.ipynb", "instructor/further_reading.md",
+                 "instructor/syllabus.md"):
+        assert all(author in texts[name] for author in ("Matthiesen", "Ask", "Ödman")), name
+        assert "Are Hyperparameters Overrated?" in texts[name], name
+
+
+def test_quoted_figures_are_labelled_as_quoted():
+    # lesson 5 quotes the tutorial's GPU/CPU table; it must say it did not measure it
+    lesson = dict(cited_texts())["05_structured_pruning.ipynb"]
+    table_section = lesson[lesson.index("The tutorial's VGG-16"):]
+    assert re.search(r"quoted from the tutorial", table_section)
+    assert re.search(r"not by this lesson", table_section)

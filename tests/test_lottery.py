@@ -42,6 +42,19 @@ def test_rounds_prune_rate_of_remaining_with_output_layer_at_half(digits):
         assert r.early_stop_iteration % 5 == 0
 
 
+def test_each_run_keeps_which_test_examples_it_got_right_at_early_stop(digits):
+    # what pk.stats.paired compares: the per-example results behind early_stop_accuracy
+    train, test = digits
+    rounds = pk.lottery.imp(small_model, train, test, rounds=1, rate=0.5, **QUICK)
+    control = pk.lottery.reinit_control(small_model, rounds[1].masks, train, test, seed=5, **QUICK)
+    for run in (*rounds, control):
+        right = run.early_stop_correct
+        assert right.dtype == torch.bool and right.shape == (len(test),)
+        assert int(right.sum()) / len(test) == run.early_stop_accuracy
+    verdict = pk.stats.paired(rounds[1].early_stop_correct, control.early_stop_correct)
+    assert verdict.value_a == pytest.approx(rounds[1].early_stop_accuracy)
+
+
 def test_same_seed_same_rounds_other_seed_other_rounds(digits):
     train, test = digits
     a = pk.lottery.imp(small_model, train, test, rounds=2, seed=3, **QUICK)

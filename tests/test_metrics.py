@@ -43,6 +43,46 @@ def test_size_bytes_dense_and_sparse():
         pk.metrics.size_bytes(model, bits=0)
 
 
+def test_absolute_column_indices_must_address_every_column():
+    # fc1 has 784 columns: 8-bit column indices reach 256 of them, 10 bits are needed
+    model = pk.models.lenet_300_100()
+    tprune.l1_unstructured(model.fc1, "weight", amount=0.75)
+    with pytest.raises(ValueError, match=r"index_bits=8 cannot address the 784 columns.*10 bits"):
+        pk.metrics.size_bytes(model, sparse=True, index_bits=8)
+    assert pk.metrics.size_bytes(model, sparse=True, index_bits=10) > 0
+    # a layer without zeros is stored dense, whatever the index width
+    assert pk.metrics.size_bytes(model, sparse=False, index_bits=8) == 266_610 * 4
+
+
+def test_relative_indices_with_filler_zeros_by_hand():
+    # kept at positions 1, 10, 11 of 12: gaps 2, 9, 1; at 3 bits a gap is at most 7, so one
+    # filler zero goes in between (Deep Compression, Fig. 2)
+    w = torch.tensor([0., 2., 0., 0., 0., 0., 0., 0., 0., 0., 3., 4.])
+    assert pk.metrics.sparse_entries(w, index_bits=3) == (4, 1)
+    assert pk.metrics.sparse_entries(w, index_bits=4) == (3, 0)
+    layer = nn.Linear(12, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(w.view(1, 12))
+    # 4 entries x (8-bit value + 3-bit gap) = 44 bits -> 6 bytes, no row pointers
+    assert pk.metrics.size_bytes(layer, sparse=True, bits=8, index_bits=3, relative=True) == 6
+    # the index stream is pk.quant.relative_indices': its 0 symbols are the fillers
+    symbols = pk.quant.relative_indices(w != 0, index_bits=3)
+    assert symbols.tolist() == [2, 0, 2, 1]
+
+
+def test_relative_storage_of_a_pruned_lenet_layer_matches_its_entry_count():
+    model = pk.models.lenet_300_100()
+    tprune.l1_unstructured(model.fc1, "weight", amount=0.9)
+    entries, fillers = pk.metrics.sparse_entries(model.fc1.weight, index_bits=5)
+    kept = 784 * 300 - round(0.9 * 784 * 300)
+    assert entries == kept + fillers and fillers > 0
+    relative = pk.metrics.size_bytes(model, sparse=True, index_bits=5, relative=True)
+    rest = (266_610 - 784 * 300) * 4
+    assert relative == -(-(entries * 37) // 8) + rest
+    # shorter indices than CSR's 32 bits: a smaller file
+    assert relative < pk.metrics.size_bytes(model, sparse=True)
+
+
 def test_compression_ratio():
     assert pk.metrics.compression_ratio(0.75) == 4.0
     assert pk.metrics.compression_ratio(0.9) == pytest.approx(10.0)

@@ -193,6 +193,86 @@ def test_magnitude_step_prunes_rate_of_remaining():
             assert before[name] - after[name] == round(rate * before[name]), name
 
 
+# ------------------------------------------------------------------------ N:M sparsity
+
+def test_n_m_mask_keeps_the_n_largest_of_every_group_of_m_inputs():
+    # by hand: groups [0.1, -0.9, 0.3, 0.2] and [1.0, 0.0, -0.5, 0.4] keep |w| 0.9, 0.3 and 1.0, 0.5
+    w = torch.tensor([[0.1, -0.9, 0.3, 0.2, 1.0, 0.0, -0.5, 0.4]])
+    assert pk.prune.n_m_mask(w, 2, 4).tolist() == [[0, 1, 1, 0, 1, 0, 1, 0]]
+    assert pk.prune.n_m_mask(w, 1, 2).tolist() == [[0, 1, 1, 0, 1, 0, 1, 0]]
+    # ties keep the first ones, and the mask has the weight's dtype
+    tied = torch.ones(2, 4, dtype=torch.float64)
+    assert pk.prune.n_m_mask(tied, 2, 4).tolist() == [[1, 1, 0, 0]] * 2
+    assert pk.prune.n_m_mask(tied, 2, 4).dtype == torch.float64
+
+
+def test_n_m_mask_of_a_conv_groups_input_channels_at_each_position():
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(3, 8, 2, 2, generator=g)
+    mask = pk.prune.n_m_mask(w, 2, 4)
+    assert mask.shape == w.shape
+    # every (filter, position) keeps 2 of each 4 consecutive input channels, the largest ones
+    groups = mask.permute(0, 2, 3, 1).reshape(-1, 4)
+    assert torch.equal(groups.sum(1), torch.full((groups.shape[0],), 2.0))
+    values = w.abs().permute(0, 2, 3, 1).reshape(-1, 4)
+    kept_min = values.masked_fill(groups == 0, float("inf")).min(1).values
+    dropped_max = values.masked_fill(groups == 1, -1.0).max(1).values
+    assert bool((kept_min >= dropped_max).all())
+
+
+def test_n_m_prunes_a_model_to_exactly_n_over_m_in_place():
+    model = fresh()
+    before = snapshot(model)
+    out = pk.prune.n_m(model, 2, 4)
+    assert out is model
+    assert pk.prune.layer_sparsity(model) == {name: 0.5 for name in LAYERS}
+    for name in LAYERS:
+        mask = model.get_submodule(name).weight_mask
+        assert torch.equal(mask.view(mask.shape[0], -1, 4).sum(-1),
+                           torch.full((mask.shape[0], mask.shape[1] // 4), 2.0))
+        # the stored values are not changed, only masked (torch.nn.utils.prune's layout)
+        assert torch.equal(model.get_submodule(name).weight_orig, before[f"{name}.weight"])
+    # only some layers: the others stay dense
+    partial = pk.prune.n_m(fresh(), 1, 4, layers=["fc2"])
+    assert pk.prune.layer_sparsity(partial) == {"fc1": 0.0, "fc2": 0.75, "fc3": 0.0}
+
+
+def test_n_m_on_a_pruned_layer_keeps_its_pruned_weights_pruned():
+    model = pk.prune.magnitude(fresh(), 0.7, scope="local")
+    old = {name: model.get_submodule(name).weight_mask.clone() for name in LAYERS}
+    pk.prune.n_m(model, 2, 4)
+    for name in LAYERS:
+        mask = model.get_submodule(name).weight_mask
+        assert bool((mask <= old[name]).all())
+        assert bool((mask.view(mask.shape[0], -1, 4).sum(-1) <= 2).all())
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: pk.prune.n_m(m, 3, 2), r"n must be an int in \[1, 2\]"),
+    (lambda m: pk.prune.n_m(m, 2, 0), "m must be a positive int"),
+    (lambda m: pk.prune.n_m(m, 2, 4, layers=["fc9"]), "layers must name prunable layers"),
+    (lambda m: pk.prune.n_m(m, 2, 3), r"not a multiple of 3.*layers=\["),
+    (lambda m: pk.prune.n_m_mask(torch.ones(4), 2, 4), "at least 2 dimensions"),
+    (lambda m: pk.prune.n_m_mask(torch.ones(2, 6), 2, 4), "not a multiple of m=4"),
+])
+def test_n_m_refuses_bad_arguments_and_leaves_the_model_alone(call, match):
+    model = fresh()
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=match):
+        call(model)
+    assert snapshot(model).keys() == before.keys()
+    assert all(torch.equal(snapshot(model)[k], before[k]) for k in before)
+
+
+def test_n_m_on_lenet5_needs_the_single_channel_conv_left_dense():
+    model = pk.models.lenet5()
+    with pytest.raises(ValueError, match=r"conv1.*not a multiple of 4"):
+        pk.prune.n_m(model, 2, 4)
+    pk.prune.n_m(model, 2, 4, layers=["conv2", "fc1", "fc2"])
+    assert pk.prune.layer_sparsity(model) == {"conv1": 0.0, "conv2": 0.5, "fc1": 0.5,
+                                              "fc2": 0.5}
+
+
 # ------------------------------------------------------------------------------ SNIP
 
 
@@ -337,6 +417,109 @@ def test_snip_with_wrong_targets_is_refused(mnist5k):
         pk.prune.snip_scores(model)
     assert same_state(model, before) and not torch_prune.is_pruned(model)
     assert all(p.grad is None for p in model.parameters())
+
+
+# ------------------------------------------------------------------ Optimal Brain Damage
+
+
+def small_relu_net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3))
+
+
+def autograd_hessian_diagonal(model, x, y):
+    """The exact Hessian diagonal of the mean cross-entropy, one layer's weights at a time."""
+    out = {}
+    for name, layer in pk.models.prunable(model):
+        def loss(w, name=name):
+            return F.cross_entropy(torch.func.functional_call(model, {f"{name}.weight": w}, (x,)), y)
+        w = layer.weight.detach().clone()
+        h = torch.autograd.functional.hessian(loss, w)      # shape (*w.shape, *w.shape)
+        out[name] = h.reshape(w.numel(), w.numel()).diagonal().view_as(w)
+    return out
+
+
+def test_hessian_diagonal_is_the_exact_one_of_a_relu_network():
+    # ReLU makes the logits piecewise linear in each layer's weights: Gauss-Newton = Hessian
+    model = small_relu_net().double()
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(20, 6, generator=generator, dtype=torch.float64)
+    y = torch.randint(0, 3, (20,), generator=generator)
+    ours = pk.prune.hessian_diagonal(model, x, y)
+    exact = autograd_hessian_diagonal(model, x, y)
+    assert set(ours) == set(exact) == {"0", "2", "4"}
+    for name in exact:
+        assert torch.allclose(ours[name], exact[name], atol=1e-10), name
+        assert bool((ours[name] >= 0).all())
+
+
+def test_hessian_diagonal_of_batches_is_that_of_their_mean_loss_and_leaves_the_model_alone():
+    model = small_relu_net()
+    model.train()
+    before = snapshot(model)
+    generator = torch.Generator().manual_seed(2)
+    x, y = torch.randn(30, 6, generator=generator), torch.randint(0, 3, (30,), generator=generator)
+    whole = pk.prune.hessian_diagonal(model, x, y)
+    parts = pk.prune.hessian_diagonal(model, batches=[(x[:10], y[:10]), (x[10:], y[10:])])
+    assert all(torch.allclose(whole[n], parts[n], atol=1e-6) for n in whole)
+    assert same_state(model, before) and model.training
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_obd_scores_are_half_curvature_times_weight_squared_and_zero_where_pruned(mnist5k):
+    train, _ = mnist5k
+    model = fresh()
+    pk.prune.magnitude(model, 0.5, scope="local")
+    x, y = train.images[:64], train.labels[:64]
+    h = pk.prune.hessian_diagonal(model, x, y)
+    scores = pk.prune.obd_scores(model, x, y)
+    for name in LAYERS:
+        w = model.get_submodule(name).weight.detach()
+        assert torch.allclose(scores[name], 0.5 * h[name] * w ** 2)
+        assert bool((scores[name][model.get_submodule(name).weight_mask == 0] == 0).all())
+
+
+def test_obd_prunes_exactly_the_smallest_scores_in_scope(mnist5k):
+    train, _ = mnist5k
+    x, y = train.images[:64], train.labels[:64]
+    model = tie_free(fresh())
+    scores = pk.prune.obd_scores(model, x, y)
+    pk.prune.obd(model, x, y, 0.0, rates={"fc3": 0.7})
+    mask = model.fc3.weight_mask
+    assert zeros(mask) == round(0.7 * mask.numel())
+    assert pk.prune.layer_sparsity(model) == {"fc1": 0.0, "fc2": 0.0, "fc3": 0.7}
+    assert scores["fc3"][mask == 0].max() <= scores["fc3"][mask == 1].min()
+    global_model = tie_free(fresh())
+    pk.prune.obd(global_model, x, y, 0.9)
+    assert sum(zeros(m) for m in pk.prune.masks(global_model).values()) == round(0.9 * 266_200)
+
+
+def test_snip_rates_prune_one_layer_on_its_own(mnist5k):
+    train, _ = mnist5k
+    model = pk.prune.snip(fresh(), train.images[:100], train.labels[:100], sparsity=0.0,
+                          rates={"fc3": 0.5})
+    assert pk.prune.layer_sparsity(model) == {"fc1": 0.0, "fc2": 0.0, "fc3": 0.5}
+
+
+def test_obd_refuses_what_it_cannot_score_and_leaves_the_model_alone(mnist5k):
+    train, _ = mnist5k
+    x, y = train.images[:8], train.labels[:8]
+    lenet5 = pk.models.lenet5()
+    with pytest.raises(ValueError, match=r"nn.Linear layers only; \['conv1', 'conv2'\]"):
+        pk.prune.hessian_diagonal(lenet5, x, y)
+    model = fresh()
+    before = snapshot(model)
+    with pytest.raises(ValueError, match="class indices"):
+        pk.prune.obd_scores(model, x, y.float())
+    with pytest.raises(ValueError, match="one entry per input"):
+        pk.prune.obd(model, x, y[:5], 0.5)
+    with pytest.raises(ValueError, match="obd needs sparsity"):
+        pk.prune.obd(model, x, y)
+    with pytest.raises(ValueError, match=r"sparsity must be a number in \[0, 1\]"):
+        pk.prune.obd(model, x, y, 1.5)
+    with pytest.raises(ValueError, match="inputs and targets, or batches"):
+        pk.prune.obd_scores(model)
+    assert same_state(model, before) and not torch_prune.is_pruned(model)
 
 
 def test_apply_masks_checks_everything_before_changing_anything():

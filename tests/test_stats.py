@@ -1,6 +1,7 @@
 """pk.stats: intervals that cover what they claim, sentences that say only what the data carry."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -78,6 +79,47 @@ def test_over_seeds_uses_a_t_interval():
     assert not result.detectable
 
 
+def test_paired_values_for_errors_where_lower_is_better():
+    g = torch.Generator().manual_seed(1)
+    base = torch.rand(1000, generator=g)
+    noise = 0.05 * torch.randn(1000, generator=g)
+    worse = base + 0.02 + noise                       # 0.02 more error on average
+    result = pk.stats.paired_values(base, worse, names=("kept", "cut"), higher_is_better=False)
+    assert result.difference == pytest.approx((base - worse).double().mean().item(), abs=1e-6)
+    assert result.low <= result.difference <= result.high < 0
+    assert result.detectable and result.winner == "kept"
+    assert result.sentence().startswith(f"kept beats cut by {-100 * result.difference:.1f} points")
+    # with higher_is_better the same numbers make the other one the winner
+    assert pk.stats.paired_values(base, worse).winner == "B"
+    # no real difference: no verdict
+    same = pk.stats.paired_values(base, base + 0.05 * torch.randn(1000, generator=g),
+                                  higher_is_better=False)
+    assert not same.detectable and same.winner is None
+
+
+def test_over_seeds_where_lower_is_better():
+    regrets_ft, regrets_rt = [0.002, 0.0, 0.004], [0.030, 0.020, 0.028]
+    result = pk.stats.over_seeds(regrets_ft, regrets_rt, names=("fine-tuning", "retraining"),
+                                 higher_is_better=False)
+    assert result.difference < 0 and result.detectable and result.winner == "fine-tuning"
+    assert result.sentence().startswith("fine-tuning beats retraining by 2.4 points")
+    with pytest.raises(InvalidParameterError, match="True or False"):
+        pk.stats.over_seeds([0.1, 0.2], [0.1, 0.3], higher_is_better=1)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: pk.stats.paired_values([0.1, 0.2], [0.1]), "same test images"),
+    (lambda: pk.stats.paired_values(torch.tensor([True, False]), torch.tensor([1.0, 0.0])),
+     "real number per test image"),
+    (lambda: pk.stats.paired_values([0.1, float("nan")], [0.1, 0.2]), "NaN"),
+    (lambda: pk.stats.paired_values([0.1], [0.2], higher_is_better="no"), "True or False"),
+    (lambda: pk.stats.paired_values(0.1, 0.2), "tensor"),
+])
+def test_paired_values_bad_input(call, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        call()
+
+
 def test_accuracy_interval_is_wilson():
     low, high = pk.stats.accuracy_interval([True] * 9 + [False])
     assert 0.59 < low < 0.60 and 0.98 < high < 0.99
@@ -102,3 +144,14 @@ def test_correct_matches_evaluate(trained_lenet, mnist5k):
 def test_bad_input_says_what_is_allowed(call, message):
     with pytest.raises(InvalidParameterError, match=message):
         call()
+
+
+def test_a_verdict_for_b_states_the_interval_of_its_margin():
+    # "B beats A by x points (95% CI ...)": the interval is of B - A, so it reads positive
+    a = torch.tensor([True] * 900 + [False] * 100)
+    b = torch.tensor([True] * 950 + [False] * 50)
+    result = pk.stats.paired(a, b, names=("weak", "strong"))
+    assert result.winner == "strong" and result.high < 0
+    text = result.sentence()
+    low, high = (float(v) for v in re.search(r"CI ([+-][\d.]+) to ([+-][\d.]+)", text).groups())
+    assert text.startswith("strong beats weak by 5.0 points") and 0 < low <= 5.0 <= high

@@ -105,6 +105,53 @@ def _run_folder(workdir: Path) -> Path:
     return workdir / "lessons"
 
 
+def run(path: Path, *, extra_cells=(), log=print):
+    """Execute one lesson in a fresh kernel, then ``extra_cells`` in the same kernel.
+
+    The lesson runs as everywhere else (a temporary copy of ``lessons/``, one OpenMP
+    thread, the inline backend); the extra cells see the lesson's namespace, as code
+    typed after "Run All" would (``tools/build_answer_keys.py`` runs the answer keys'
+    code this way).
+
+    Args:
+        path: a lesson notebook.
+        extra_cells: source strings of code cells appended after the lesson's own cells.
+        log: where progress lines go.
+
+    Returns:
+        The executed notebook (``nbformat.NotebookNode``), extra cells included.
+
+    Raises:
+        LessonError: when a cell raises (the message names the lesson).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from nbformat.v4 import new_code_cell
+
+    _kernel_environment()
+    log(f"  {path.stem}: executing ...")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lesson-run-") as workdir:
+        folder = _run_folder(Path(workdir))
+        nb = nbformat.read(folder / path.name, as_version=4)
+        nb.cells.extend(new_code_cell(source) for source in extra_cells)
+        client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, startup_timeout=STARTUP_TIMEOUT_S,
+                                kernel_name="python3", allow_errors=False,
+                                extra_arguments=[f"--InteractiveShellApp.extensions="
+                                                 f"{KERNEL_EXTENSION.stem}"],
+                                resources={"metadata": {"path": str(folder)}})
+        try:
+            client.execute()
+        except CellExecutionError as error:
+            message = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+            raise LessonError(f"lesson {path.name} stopped with an error:\n{message[-3000:]}\n"
+                              f"-> {path.name} failed to execute (see above); the other "
+                              "lessons can still be built, e.g. make book LESSONS=\"00 01\"") from None
+    log(f"  {path.stem}: done in {time.perf_counter() - start:.0f} s")
+    return nb
+
+
 def execute(path: Path, *, force: bool = False, log=print) -> Path:
     """The executed copy of one lesson, running it only when its key changed.
 
@@ -120,8 +167,6 @@ def execute(path: Path, *, force: bool = False, log=print) -> Path:
         LessonError: when a cell of the lesson raises (the message names the lesson).
     """
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
     EXECUTED_DIR.mkdir(parents=True, exist_ok=True)
     target = EXECUTED_DIR / path.name
@@ -130,25 +175,7 @@ def execute(path: Path, *, force: bool = False, log=print) -> Path:
     if not force and target.exists() and key_file.exists() and key_file.read_text() == key:
         log(f"  {path.stem}: unchanged, executed copy reused")
         return target
-    _kernel_environment()
-    log(f"  {path.stem}: executing ...")
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="lesson-run-") as workdir:
-        folder = _run_folder(Path(workdir))
-        nb = nbformat.read(folder / path.name, as_version=4)
-        client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, startup_timeout=STARTUP_TIMEOUT_S,
-                                kernel_name="python3", allow_errors=False,
-                                extra_arguments=[f"--InteractiveShellApp.extensions="
-                                                 f"{KERNEL_EXTENSION.stem}"],
-                                resources={"metadata": {"path": str(folder)}})
-        try:
-            client.execute()
-        except CellExecutionError as error:
-            message = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
-            raise LessonError(f"lesson {path.name} stopped with an error:\n{message[-3000:]}\n"
-                              f"-> {path.name} failed to execute (see above); the other "
-                              "lessons can still be built, e.g. make book LESSONS=\"00 01\"") from None
-    log(f"  {path.stem}: done in {time.perf_counter() - start:.0f} s")
+    nb = run(path, log=log)
     # Written under temporary names, then renamed: a build running at the same time (or one
     # killed half-way) never sees a notebook without its key or a key without its notebook.
     key_file.unlink(missing_ok=True)

@@ -31,6 +31,14 @@ One module per idea; every public name is re-exported here, so
 - :mod:`~pruning_kit.quant.int8_runtime`: :func:`int8`, a copy of a model
   that runs real int8 kernels on the CPU (the module's docstring has the
   measurements behind its choices).
+- :mod:`~pruning_kit.quant.folding`: batch-norm folding (Jacob et al. 2018,
+  section 3.2): :func:`fold_batchnorm` (one conv and its batch norm) and
+  :func:`fold_batchnorms` (every such pair of a model).
+- :mod:`~pruning_kit.quant.integer_conv`: a convolution run in integers, uint8
+  input with a zero point, int8 weights with one scale per output channel,
+  int32 accumulator and bias, fixed-point requantization to uint8:
+  :class:`IntegerConv2d`, :func:`integer_conv2d`, :func:`requantize`,
+  :func:`fixed_point_multiplier`.
 - :mod:`~pruning_kit.quant.onnx_runtime`: deployment. :func:`export_onnx`,
   :func:`quantize_onnx` (ONNX Runtime's dynamic or static int8 quantizer),
   :class:`OnnxModel` (an ONNX Runtime session behind an ``nn.Module``, so
@@ -56,7 +64,9 @@ from .binarized import (BinaryConv2d, BinaryLinear, SignSTE, binarize, binarized
                         binary_approximation, clip_latent_weights)
 from .deep_compression import (compressed_size, deep_compress, indices_from_relative,
                                relative_indices)
+from .folding import fold_batchnorm, fold_batchnorms
 from .huffman import HuffmanCode, huffman_code, huffman_decode, huffman_encode
+from .integer_conv import IntegerConv2d, fixed_point_multiplier, integer_conv2d, requantize
 from .int8_runtime import INT8_FLAGS, INT8_METHODS, cpu_int8_features, float_copy, int8
 from .onnx_runtime import ONNX_QUANTIZATIONS, OnnxModel, export_onnx, onnx_model, quantize_onnx
 from .qat import (ActivationQuantizer, FakeQuantizer, calibration_batches, convert_qat,
@@ -75,4 +85,6 @@ __all__ = ["quantize_affine", "dequantize_affine", "quantize_symmetric",
            "binarize", "binary_approximation", "SignSTE", "BinaryLinear", "BinaryConv2d", "binarized_mlp",
            "clip_latent_weights", "HuffmanCode", "huffman_code", "huffman_encode",
            "huffman_decode", "float_copy", "cpu_int8_features", "INT8_FLAGS", "export_onnx",
-           "quantize_onnx", "OnnxModel", "onnx_model", "ONNX_QUANTIZATIONS"]
+           "quantize_onnx", "OnnxModel", "onnx_model", "ONNX_QUANTIZATIONS", "fold_batchnorm",
+           "fold_batchnorms", "fixed_point_multiplier", "requantize", "integer_conv2d",
+           "IntegerConv2d"]

@@ -124,8 +124,12 @@ def quantize_affine(x: torch.Tensor, bits: int = 8, *, dim: int | None = None):
     - ``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` as int64.
 
     ``round`` sends halves to even. So 0 is exact (padding and ReLU zeros stay
-    zeros) and nothing in ``[min(x), max(x)]`` is clipped: every value comes back
-    from :func:`dequantize_affine` within ``scale / 2``.
+    zeros) and every value in ``[min(x), max(x)]`` comes back from
+    :func:`dequantize_affine` within ``scale / 2``. The clamp acts inside that
+    range only on a tie: when ``-lo / scale`` ends in exactly .5 and rounds up,
+    ``max(x)`` lands one level above ``qmax`` and is clipped, by exactly
+    ``scale / 2`` (``[-1.5, 1.5]`` at 2 bits: scale 1, zero point 2, and 1.5
+    would land on level 4).
 
     Args:
         x: a non-empty floating-point tensor without NaN or inf.
@@ -149,6 +153,9 @@ def quantize_affine(x: torch.Tensor, bits: int = 8, *, dim: int | None = None):
         >>> q, s, z = quantize_affine(torch.tensor([1.0, 2.0, 5.0]), bits=8)  # range [0, 5]
         >>> q.tolist(), z, dequantize_affine(q, s, z).tolist()
         ([51, 102, 255], 0, [1.0, 2.0, 5.0])
+        >>> q, s, z = quantize_affine(torch.tensor([-1.5, 1.5]), bits=2)      # a tie at the top
+        >>> q.tolist(), s, z, dequantize_affine(q, s, z).tolist()
+        ([0, 3], 1.0, 2, [-2.0, 1.0])
     """
     check_tensor("x", x, floating=True, nonempty=True, finite=True)
     bits = check_int("bits", bits, low=1, high=MAX_BITS)

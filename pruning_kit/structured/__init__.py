@@ -10,8 +10,10 @@ The package keeps three ideas apart, as Torch-Pruning does, one module each:
 
 - **scoring** (which filters matter), :mod:`.importance`:
   :func:`l1_filter_scores`, :func:`l2_filter_scores`,
-  :func:`random_filter_scores`, :func:`l1_filter_order`; :mod:`.selection`
-  turns scores into the filters each conv loses (:func:`select_filters`);
+  :func:`random_filter_scores`, :func:`l1_filter_order`, and
+  :func:`next_layer_scores` (a channel scored by how the next layer reads it);
+  :mod:`.selection` turns scores into the filters each conv loses
+  (:func:`select_filters`, with Li et al.'s independent or greedy strategy);
 - **coupling** (which tensors share a channel), :mod:`.coupling`:
   :func:`channel_units` follows a plain stack of layers (conv -> BatchNorm ->
   next conv or Linear); :func:`is_plain_stack` says whether a model is one;
@@ -45,11 +47,13 @@ Example:
 """
 
 from .importance import (IMPORTANCES, importance_fn, l1_filter_order, l1_filter_scores,
-                         l2_filter_scores, random_filter_scores)
+                         l2_filter_scores, next_layer_scores, random_filter_scores,
+                         reading_weights)
 from .coupling import (CHANNEL_TYPES, CONV_TYPES, ChannelUnit, NotPlainStackError, channel_units,
                        check_example_input, check_removed, check_unmasked_model, execution_order,
                        is_plain_stack)
-from .selection import check_ignored_layers, check_ratio, layer_ratios, select_filters
+from .selection import (SCORE_BY, STRATEGIES, check_ignored_layers, check_ratio, layer_ratios,
+                        select_filters)
 from .masking import FilterMask, copy_without_masks, mask_filters
 from .surgery import remove_filters
 from .dependency_graph import dependency_graph_prune
@@ -68,4 +72,6 @@ __all__ = ["l1_filter_scores", "l2_filter_scores", "random_filter_scores", "l1_f
            "importance_fn", "execution_order", "dependency_graph_prune", "copy_without_masks",
            "layer_ratios", "check_unmasked_model", "check_example_input", "check_removed",
            "check_ratio", "check_ignored_layers", "CONV_TYPES", "CHANNEL_TYPES", "SCHEDULE_KINDS",
-           "DEFAULT_RATES", "macs_target_ratios", "FROZEN_TYPES"]
+           "DEFAULT_RATES", "macs_target_ratios", "FROZEN_TYPES",
+           # scoring by the next layer, Li et al.'s independent / greedy strategies
+           "reading_weights", "next_layer_scores", "SCORE_BY", "STRATEGIES"]

@@ -5,7 +5,10 @@ alpha that an :class:`AlphaSchedule` decays to 0 while the whole network is
 fine-tuned, then cuts them: the rest of the network has learned to do without
 them by then. :func:`iterative_filter_prune` is the classic prune / fine-tune
 loop it is compared with; :func:`compare_alpha_iterative` runs both (and
-one-shot cutting) to the same final size with the same training.
+one-shot cutting) to the same final size with the same training. The method
+is the one of P. Gschoßmann's tutorial "Model Pruning" (tutorial week 7 of a
+course "Learning for Self-Driving Cars"), which pruned a VGG-16 and an RGB
+autoencoder's bottleneck this way.
 
 Example:
     >>> [AlphaSchedule("step", rate=0.5)(k) for k in range(4)]
@@ -134,7 +137,7 @@ def alpha_prune(model: nn.Module, ratio: float, example_input: torch.Tensor, tra
     is then abrupt: use more epochs or a faster decay).
 
     Should the pretrained weights be frozen or updated while alpha decays (the
-    tutorial's open question)? ``freeze_pretrained=True`` keeps the weights of
+    open question of Gschoßmann's tutorial, answered there by trial)? ``freeze_pretrained=True`` keeps the weights of
     every conv and Linear layer as they were trained and lets only the biases
     and normalisation parameters learn (batch-norm statistics follow the data
     as in any training): the network can shift its activations but cannot

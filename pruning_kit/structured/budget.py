@@ -3,8 +3,9 @@
 A "60%" filter ratio removes 60% of the filters of every conv, but a conv
 whose input channels were also cut loses more than 60% of its MACs (both
 factors shrink), so the network loses far more compute than the number says.
-Studies that report compute budgets (the tinyML talk "Are hyperparameters
-overrated?" defines its pruning ratios by FLOPs) choose per-layer ratios so
+Studies that report compute budgets (J. Matthiesen, A. Ask, D. Ödman, "Are
+Hyperparameters Overrated? From large models to tinyML", tinyML EMEA 2023,
+define their pruning ratios by FLOPs) choose per-layer ratios so
 that a given share of the multiply-accumulates disappears.
 :func:`macs_target_ratios` finds such ratios for a plain stack, either the
 same for every conv (``uniform=True``) or non-uniform: filters of all convs

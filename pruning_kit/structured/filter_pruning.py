@@ -27,7 +27,7 @@ from .coupling import (ChannelUnit, NotPlainStackError, channel_units, check_exa
 from .dependency_graph import dependency_graph_prune
 from .importance import importance_fn
 from .masking import FilterMask
-from .selection import check_ignored_layers, check_ratio, select_filters
+from .selection import SCORE_BY, STRATEGIES, check_ignored_layers, check_ratio, select_filters
 from .surgery import remove_filters
 
 __all__ = ["l1_filter_prune", "BACKENDS"]
@@ -38,7 +38,8 @@ BACKENDS = ("auto", "plain", "torch_pruning")
 
 def l1_filter_prune(model: nn.Module, ratio: float = 0.5, example_input: torch.Tensor = None, *,
                     ratios: dict | None = None, importance="l1", ignored_layers: Iterable[str] = (),
-                    backend: str = "auto", verify: bool = True) -> nn.Module:
+                    backend: str = "auto", verify: bool = True, score_by: str = "filter",
+                    strategy: str = "independent") -> nn.Module:
     """Remove the lowest-L1 output filters of every conv and return a new, smaller model.
 
     Li et al. 2017: in each prunable conv, the ``round(ratio * out_channels)``
@@ -66,6 +67,11 @@ def l1_filter_prune(model: nn.Module, ratio: float = 0.5, example_input: torch.T
         verify: plain path only: check that the cut model equals the dense one
             with the removed channels zeroed (catches layers between a conv and
             its consumer that do not map 0 to 0, or a channel-mixing reshape).
+        score_by, strategy: plain path only, as in
+            :func:`~.selection.select_filters`: score a channel by its filter
+            (``"filter"``) or by the next layer's weights that read it
+            (``"next_layer"``); Li et al.'s ``"independent"`` or ``"greedy"``
+            scoring across layers.
 
     Returns:
         a new ``nn.Module`` with fewer channels, in ``model``'s train/eval mode.
@@ -91,6 +97,8 @@ def l1_filter_prune(model: nn.Module, ratio: float = 0.5, example_input: torch.T
     check_choice("backend", backend, BACKENDS)
     ignored_layers = check_ignored_layers(model, ignored_layers)
     importance_fn(importance)
+    check_choice("score_by", score_by, SCORE_BY)
+    check_choice("strategy", strategy, STRATEGIES)
     plain_error = None
     if backend != "torch_pruning":
         try:
@@ -102,13 +110,20 @@ def l1_filter_prune(model: nn.Module, ratio: float = 0.5, example_input: torch.T
                                          "Use backend='auto' or 'torch_pruning' to prune it with "
                                          "Torch-Pruning's dependency graph") from error
     if backend == "torch_pruning" or plain_error is not None:
+        if (score_by, strategy) != ("filter", "independent"):
+            raise InvalidParameterError(
+                f"score_by={score_by!r} and strategy={strategy!r} are implemented for plain stacks; "
+                f"{type(model).__name__} goes through Torch-Pruning's dependency graph, which scores "
+                "each coupled group of filters together: use score_by='filter', "
+                "strategy='independent' (the defaults)")
         return dependency_graph_prune(model, ratio, example_input, ratios=ratios,
                                       importance=importance, ignored_layers=ignored_layers)
     if not any(u.prunable for u in units):
         raise InvalidParameterError(f"{type(model).__name__} has no prunable conv layers (convs followed by "
                                     "another layer); filter pruning removes conv filters (use pk.prune for "
                                     "fully connected networks)")
-    removed = select_filters(model, ratio, ratios=ratios, importance=importance, units=units)
+    removed = select_filters(model, ratio, ratios=ratios, importance=importance, units=units,
+                             score_by=score_by, strategy=strategy)
     for name in ignored_layers:
         for conv in list(removed):
             if conv == name or conv.startswith(name + "."):

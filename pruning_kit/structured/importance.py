@@ -9,6 +9,13 @@ them, and :func:`importance_fn` turns such a name, or any callable, into the
 function to use. Nothing here cuts a model: swap the scoring and the code that
 removes channels stays the same.
 
+A channel can also be scored from the other side: by how strongly the *next*
+layer reads it. :func:`reading_weights` gathers, per channel, the next layer's
+weights that read it (input channel ``c`` of every filter of a next conv, or
+the ``H * W`` columns of a Linear after flattening), and
+:func:`next_layer_scores` applies a scoring to them: a channel the next layer
+barely reads contributes little, however large the filter that makes it.
+
 Example:
     >>> w = torch.tensor([[3., 4.], [1., 0.], [0., -2.]])
     >>> l1_filter_scores(w), l1_filter_order(w)
@@ -24,7 +31,7 @@ import torch
 from .._checks import InvalidParameterError, check_seed, check_tensor
 
 __all__ = ["l1_filter_scores", "l2_filter_scores", "random_filter_scores", "l1_filter_order",
-           "IMPORTANCES", "importance_fn"]
+           "IMPORTANCES", "importance_fn", "reading_weights", "next_layer_scores"]
 
 
 def _weight(weight) -> torch.Tensor:
@@ -142,3 +149,67 @@ def importance_fn(importance) -> Callable:
         return importance
     raise InvalidParameterError(f"importance must be a name in {sorted(IMPORTANCES)} or a callable, "
                                 f"got {type(importance).__name__}")
+
+
+def reading_weights(next_weight: torch.Tensor, channels: int, *,
+                    transposed: bool = False) -> torch.Tensor:
+    """The next layer's weights grouped by the input channel they read: ``channels x ...``.
+
+    Row ``c`` of the result holds every weight of the next layer that
+    multiplies channel ``c``: for a conv (``out x in x kh x kw``) its slice
+    ``[:, c]``; for a Linear after a flatten (``out x (channels * H * W)``) the
+    ``H * W`` columns of channel ``c`` in every row; for a transposed conv
+    (``in x out x kh x kw``, ``transposed=True``) its slice ``[c]``. Any filter
+    scoring (:data:`IMPORTANCES`) applied to the result scores the channels by
+    how the next layer reads them.
+
+    Args:
+        next_weight: the weight of the layer that reads the channels.
+        channels: how many channels it reads (the producing conv's ``out_channels``).
+        transposed: ``next_weight`` belongs to an ``nn.ConvTranspose2d``.
+
+    Returns:
+        a tensor whose first dimension indexes the channels.
+
+    Example:
+        >>> fc = torch.arange(12.).reshape(2, 6)          # reads 3 channels of 2 positions
+        >>> reading_weights(fc, 3)[1]                     # channel 1: columns 2 and 3
+        tensor([[2., 3.],
+                [8., 9.]])
+    """
+    weight = _weight(next_weight)
+    if transposed:
+        weight = weight.transpose(0, 1)
+    inputs = weight.shape[1]
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1 \
+            or inputs % channels:
+        raise InvalidParameterError(
+            f"channels must be a positive int that divides the next layer's {inputs} inputs (a "
+            f"{tuple(next_weight.shape)} weight), got {channels!r}")
+    if weight.dim() == 2:                    # Linear: channel-major columns after a flatten
+        weight = weight.reshape(weight.shape[0], channels, inputs // channels)
+    return weight.transpose(0, 1)
+
+
+def next_layer_scores(next_weight: torch.Tensor, channels: int, *, transposed: bool = False,
+                      importance="l1") -> torch.Tensor:
+    """Score each channel by the next layer's weights that read it (L1 by default).
+
+    ``importance`` applied to :func:`reading_weights`: with ``"l1"`` a channel's
+    score is the sum of ``abs`` of every next-layer weight that multiplies it.
+    Low means "remove first", as for filter scores.
+
+    Args:
+        next_weight, channels, transposed: as in :func:`reading_weights`.
+        importance: a name in :data:`IMPORTANCES` or a callable ``weight -> scores``.
+
+    Returns:
+        float tensor of length ``channels``.
+
+    Example:
+        >>> conv2 = torch.zeros(4, 3, 1, 1)
+        >>> conv2[:, 0] = 1.0; conv2[0, 2] = -0.5        # channel 1 is never read
+        >>> next_layer_scores(conv2, 3)
+        tensor([4.0000, 0.0000, 0.5000])
+    """
+    return importance_fn(importance)(reading_weights(next_weight, channels, transposed=transposed))

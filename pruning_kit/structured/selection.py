@@ -1,10 +1,19 @@
 """Choosing: which filters each conv loses.
 
 Each prunable conv loses ``round(ratio * out_channels)`` filters (at least one
-is kept): those its scoring function (:mod:`.importance`) ranks lowest, scored
-on each layer's own weights (Li et al.'s "independent" strategy). ``ratios``
-sets a different fraction for some convs, by name or by container. This step
-only chooses; :mod:`.surgery` cuts and :mod:`.masking` fades the choice out.
+is kept): those its scoring function (:mod:`.importance`) ranks lowest.
+``ratios`` sets a different fraction for some convs, by name or by container.
+Two choices shape the scores:
+
+- ``score_by``: a filter's own weights (``"filter"``, Li et al. 2017), or the
+  next layer's weights that read its channel (``"next_layer"``);
+- ``strategy`` (Li et al. 2017, §3.3 "Pruning filters across multiple
+  layers", Fig. 3): ``"independent"`` scores every layer on its full weights;
+  ``"greedy"`` goes through the layers in order and leaves out, when scoring a
+  layer's filters, the kernels that read channels already removed upstream.
+
+This step only chooses; :mod:`.surgery` cuts and :mod:`.masking` fades the
+choice out.
 
 Example:
     >>> import pruning_kit as pk
@@ -20,11 +29,18 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .._checks import InvalidParameterError, check_fraction
+from .._checks import InvalidParameterError, check_choice, check_fraction
 from .coupling import ChannelUnit, channel_units
-from .importance import importance_fn
+from .importance import importance_fn, next_layer_scores
 
-__all__ = ["select_filters", "check_ratio", "layer_ratios", "check_ignored_layers"]
+__all__ = ["select_filters", "check_ratio", "layer_ratios", "check_ignored_layers", "SCORE_BY",
+           "STRATEGIES"]
+
+SCORE_BY = ("filter", "next_layer")
+"""What a channel's score reads: its filter's weights, or the next layer's weights that read it."""
+STRATEGIES = ("independent", "greedy")
+"""Li et al.'s two ways to score several layers: each on its full weights, or without the kernels
+of channels already removed upstream."""
 
 
 def check_ratio(value, name: str = "ratio") -> float:
@@ -129,14 +145,25 @@ def layer_ratios(model: nn.Module, conv_names: list[str], output_names: list[str
     return result
 
 
+def _scored_weight(unit: ChannelUnit, removed_upstream) -> torch.Tensor:
+    """The unit's filters as ``out x in x ...``, with the inputs removed upstream zeroed."""
+    weight = unit.producer.weight.detach()
+    if isinstance(unit.producer, nn.ConvTranspose2d):
+        weight = weight.transpose(0, 1)   # ConvTranspose2d stores in x out x kh x kw
+    if removed_upstream is not None and len(removed_upstream):
+        weight = weight.clone()
+        weight[:, removed_upstream] = 0   # greedy: those kernels read channels that are gone
+    return weight
+
+
 def select_filters(model: nn.Module, ratio: float = 0.5, example_input: torch.Tensor = None, *,
                    ratios: dict | None = None, importance="l1",
-                   units: list[ChannelUnit] | None = None) -> dict[str, torch.Tensor]:
+                   units: list[ChannelUnit] | None = None, score_by: str = "filter",
+                   strategy: str = "independent") -> dict[str, torch.Tensor]:
     """The filters :func:`~pruning_kit.structured.l1_filter_prune` would remove, per conv.
 
     Each prunable conv loses ``round(ratio * out_channels)`` filters (at least
-    one is kept), those with the lowest ``importance`` scores; scores are
-    computed on each layer's own weights (Li et al.'s "independent" strategy).
+    one is kept), those with the lowest ``importance`` scores.
 
     Args:
         model: a plain stack (see :func:`~.coupling.channel_units`); not changed.
@@ -148,31 +175,53 @@ def select_filters(model: nn.Module, ratio: float = 0.5, example_input: torch.Te
             ``weight -> scores`` (one score per output filter, low = remove).
         units: the model's :func:`~.coupling.channel_units` when already traced
             (then ``example_input`` is not used).
+        score_by: ``"filter"`` (default: the filter's own weights, Li et al.) or
+            ``"next_layer"`` (the next layer's weights that read the channel,
+            :func:`~.importance.next_layer_scores`).
+        strategy: ``"independent"`` (default: every layer scored on its full
+            weights) or ``"greedy"`` (a layer's filters are scored without the
+            kernels that read channels removed from the layer before; Li et al.
+            2017, §3.3). With ``score_by="next_layer"`` the two agree: removing
+            a layer's inputs does not change how the next layer reads its outputs.
 
     Returns:
         ``{conv name: LongTensor of removed filter indices, sorted}``.
 
     Example:
         >>> import pruning_kit as pk
-        >>> removed = select_filters(pk.models.lenet5(), 0.5, torch.zeros(1, 1, 28, 28))
+        >>> model, x = pk.models.lenet5(), torch.zeros(1, 1, 28, 28)
+        >>> removed = select_filters(model, 0.5, x)
         >>> {name: len(idx) for name, idx in removed.items()}
         {'conv1': 10, 'conv2': 25}
+        >>> greedy = select_filters(model, 0.5, x, strategy="greedy")
+        >>> torch.equal(greedy["conv1"], removed["conv1"])   # nothing upstream of conv1
+        True
     """
+    score_by = check_choice("score_by", score_by, SCORE_BY,
+                            hint="'filter': the filter's own weights; 'next_layer': the next "
+                                 "layer's weights that read its channel")
+    strategy = check_choice("strategy", strategy, STRATEGIES,
+                            hint="'independent': each layer on its full weights; 'greedy': "
+                                 "without the kernels of channels already removed upstream")
     if units is None:
         units = channel_units(model, example_input)
     score = importance_fn(importance)
     conv_names = [u.name for u in units if u.prunable]
     outputs = [u.name for u in units if not u.prunable]
     layer_ratio = layer_ratios(model, conv_names, outputs, ratio, ratios=ratios)
+    feeds = {u.consumer_name: u.name for u in units if u.prunable}   # consumer -> its producer
     removed = {}
     for unit in units:
         if not unit.prunable:
             continue
         n = _count_removed(layer_ratio[unit.name], unit.channels)
-        weight = unit.producer.weight
-        if isinstance(unit.producer, nn.ConvTranspose2d):
-            weight = weight.transpose(0, 1)   # ConvTranspose2d stores in x out x kh x kw
-        scores = torch.as_tensor(score(weight.detach()))
+        if score_by == "next_layer":
+            scores = next_layer_scores(unit.consumer.weight, unit.channels, importance=score,
+                                       transposed=isinstance(unit.consumer, nn.ConvTranspose2d))
+        else:
+            upstream = removed.get(feeds.get(unit.name)) if strategy == "greedy" else None
+            scores = score(_scored_weight(unit, upstream))
+        scores = torch.as_tensor(scores)
         if scores.shape != (unit.channels,):
             raise InvalidParameterError(f"importance returned shape {tuple(scores.shape)} for {unit.name!r}; "
                                         f"it must return one score per output filter ({unit.channels},)")

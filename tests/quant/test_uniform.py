@@ -66,7 +66,7 @@ def test_affine_negative_range():
     assert quant.dequantize_affine(q, scale, zero_point).tolist() == [-6.0, -4.0, -4.0, -2.0]
 
 
-def test_affine_range_always_holds_zero_so_nothing_in_range_is_clipped():
+def test_affine_range_always_holds_zero_so_every_value_in_range_comes_back_within_half_a_step():
     # [1, 2, 5] at 8 bits: the range is [0, 5], zero_point 0, and 5 comes back as 5 (the old
     # rule without 0 in the range clamped the zero point and returned [1, 2, 4])
     q, scale, zero_point = quant.quantize_affine(torch.tensor([1.0, 2.0, 5.0]), 8)
@@ -266,3 +266,27 @@ def test_sqnr_gains_about_six_db_per_bit():
     sqnr = [quant.sqnr_db(x, quant.fake_quantize(x, b)) for b in range(3, 9)]
     steps = [b - a for a, b in zip(sqnr, sqnr[1:])]
     assert all(5.8 < s < 6.8 for s in steps)
+
+
+def test_affine_clamp_acts_in_range_only_on_the_top_value_at_a_tie_and_by_half_a_step():
+    # the counterexample to "nothing in the range is clipped": [-1.5, 1.5] at 2 bits, scale 1,
+    # -lo / scale = 1.5 rounds (to even) to zero point 2, and round(1.5) + 2 = 4 > qmax = 3
+    x = torch.tensor([-1.5, 1.5])
+    q, scale, zero_point = quant.quantize_affine(x, 2)
+    assert (q.tolist(), scale, zero_point) == ([0, 3], 1.0, 2)
+    assert (torch.round(x / scale) + zero_point).tolist() == [0.0, 4.0]
+    assert quant.dequantize_affine(q, scale, zero_point).tolist() == [-2.0, 1.0]
+    # every tie of the zero point, at every width: only the largest value can pass qmax (by one
+    # level), the bottom never passes 0, and every value stays within half a step
+    for bits in range(1, 9):
+        qmax = 2 ** bits - 1
+        for zero_star in [m + 0.5 for m in range(qmax)]:
+            lo, hi = -zero_star, qmax - zero_star          # scale 1: x / scale = x
+            x = torch.cat([torch.tensor([lo, hi]), torch.linspace(lo, hi, 97)]).double()
+            q, scale, zero_point = quant.quantize_affine(x, bits)
+            assert scale == 1.0
+            unclamped = torch.round(x) + zero_point
+            assert int(unclamped.min()) >= 0 and int(unclamped.max()) <= qmax + 1
+            assert bool((x[unclamped > qmax] == hi).all())
+            x_hat = quant.dequantize_affine(q, scale, zero_point).double()
+            assert float((x_hat - x).abs().max()) <= 0.5 + 1e-9
