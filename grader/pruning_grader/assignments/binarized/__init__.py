@@ -28,6 +28,10 @@ FUNCTIONS = ("quantize_affine", "dequantize_affine", "quantize_symmetric", "bina
 _FLOAT_PATH = ("pruning_kit.quant.int8", "pruning_kit.quant.quantize_affine",
                "pruning_kit.quant.dequantize_affine", "pruning_kit.quant.dequantize_symmetric",
                "pruning_kit.quant.fake_quantize")
+# the kit's integer convolution (lesson 4) accumulates uint8 x int8 into int32 with an int32 bias
+# and requantizes with a given output scale: part 2's work, for a 1 x 1 kernel
+_INTEGER_PATH = ("pruning_kit.quant.integer_conv2d", "pruning_kit.quant.IntegerConv2d",
+                 "pruning_kit.quant.requantize", "pruning_kit.quant.fixed_point_multiplier")
 _BINARY_KIT = ("pruning_kit.quant.BinaryLinear", "pruning_kit.quant.BinaryConv2d",
                "pruning_kit.quant.SignSTE", "pruning_kit.quant.binarize",
                "pruning_kit.quant.binary_approximation",
@@ -55,9 +59,9 @@ KIT = {
                      "pruning_kit.quant.binary_approximation"),
     # part 2: the kit has no integer-only layer; these would take the float path instead
     "quantize_bias": ("pruning_kit.quant.quantize_symmetric", "pruning_kit.quant.quantize_affine",
-                      "pruning_kit.quant.fake_quantize"),
-    "integer_linear": _FLOAT_PATH,
-    "quantized_linear": _FLOAT_PATH,
+                      "pruning_kit.quant.fake_quantize", "pruning_kit.quant.IntegerConv2d"),
+    "integer_linear": _FLOAT_PATH + _INTEGER_PATH,
+    "quantized_linear": _FLOAT_PATH + _INTEGER_PATH,
     # part 3: the kit's binarized layers, network and clipping (pk.train.fit stays allowed)
     "BinarizedMLP": _BINARY_KIT,
     "train_binarized": _BINARY_KIT,
