@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import browser_support as bs  # noqa: E402  (tests/ is put on the path just above)
+import support.browser as bs  # noqa: E402  (tests/ is put on the path just above)
 
 def first_slider(playwright, chromium, preheat: bool, loads: int) -> list[dict]:
     """Per page load: seconds to the first slider, and the CPU seconds the browser and the

@@ -68,7 +68,7 @@ def postgres():
 def chromium():
     """Path of Debian's Chromium for the browser tests, installed with apt-get when missing
     (needs root); skipped, saying why, where that is impossible."""
-    from browser_support import chromium_path
+    from support.browser import chromium_path
 
     path, reason = chromium_path()
     if path is None:

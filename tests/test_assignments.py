@@ -331,7 +331,7 @@ def test_the_summary_says_whether_the_hand_grading_is_done(course):
 def test_the_formgrader_serves_mathjax_itself(course):
     from nbgrader.api import Gradebook
 
-    from local_server import jupyter_server
+    from support.local_server import jupyter_server
 
     with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
         submission_id = gb.find_submission_notebook("pruning", "pruning", "solution").id

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import CHROMIUM_FLAGS  # (the chromium fixture: conftest.py)
+from support.browser import CHROMIUM_FLAGS  # (the chromium fixture: conftest.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))

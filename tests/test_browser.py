@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-import browser_support as bs
-from course_repo import fresh_clone, status
+import support.browser as bs
+from support.course_repo import fresh_clone, status
 from pruning_kit.course.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

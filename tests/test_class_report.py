@@ -27,12 +27,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_markdown_cell, new_notebook
 
+from pruning_kit.course import __main__ as cli
 from pruning_kit.course import autograde
 from pruning_kit.course.gradebook import ensure_gradebook, open_gradebook
 from pruning_kit.course.report import build_report, default_path, lessons
 from pruning_kit.course.report.similarity import similar_pairs
 from support import toolbox
-from test_browser import CHROMIUM_FLAGS, chromium  # noqa: F401 - the Chromium fixture
+from support.browser import CHROMIUM_FLAGS  # the chromium fixture is in conftest.py
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = {"top_k": ("01_toolbox", "k largest"), "moving_average": ("01_toolbox", "averages"),
@@ -195,7 +196,7 @@ def test_each_diagnosis_has_its_concept_a_lesson_section_and_an_anonymous_exampl
 @pytest.mark.e2e
 def test_the_command_line_writes_the_report_where_asked(graded, tmp_path):
     out = tmp_path / "class.html"
-    assert autograde.main(["--course-dir", str(graded["course"]), "report", toolbox.NAME,
+    assert cli.main(["--course-dir", str(graded["course"]), "report", toolbox.NAME,
                            "--out", str(out)]) == 0
     assert ReportReader(out.read_text()).diagnoses == toolbox.PLANTED
 
@@ -213,7 +214,7 @@ def test_the_report_from_postgresql_equals_the_one_from_sqlite(graded, postgres)
 
 @pytest.mark.e2e
 def test_the_formgraders_grading_page_links_to_the_report_it_serves(graded):
-    from local_server import jupyter_server
+    from support.local_server import jupyter_server
 
     with open_gradebook(graded["url"]) as gb:
         submission = gb.find_submission_notebook(toolbox.NAME, toolbox.NAME, "ada").id
@@ -340,7 +341,7 @@ def test_the_report_reads_only_the_registry_of_the_grader():
 
 
 def test_a_report_before_grading_says_what_to_do(tmp_path, capsys):
-    assert autograde.main(["--course-dir", str(tmp_path), "report", "toolbox"]) == 2
+    assert cli.main(["--course-dir", str(tmp_path), "report", "toolbox"]) == 2
     assert "no gradebook at" in capsys.readouterr().err
     assert not (tmp_path / "gradebook.db").exists()  # and creates none
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-import tiny_course as tc
+from support import warmup as tc
 from pruning_kit.course.gradebook import assignment_scores, check_db_url, gradebook_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,11 +57,11 @@ def test_grading_into_postgresql_with_the_readme_url(tmp_path, postgres):
     tc.submit(course, "grace", tc.ONE_WRONG)
     done = subprocess.run(
         [sys.executable, "-m", "pruning_kit.course", "--course-dir", str(course), "grade",
-         tc.ASSIGNMENT, "--db", url],
+         tc.NAME, "--db", url],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    scores = assignment_scores(url, tc.ASSIGNMENT)
+    scores = assignment_scores(url, tc.NAME)
     assert {s: sum(v.values()) for s, v in scores.items()} == {"ada": 5.0, "grace": 2.0}
     sqlite = f"sqlite:///{course / 'gradebook.db'}"       # make_course's release wrote this one
-    assert not assignment_scores(sqlite, tc.ASSIGNMENT), "graded into sqlite, not PostgreSQL"
+    assert not assignment_scores(sqlite, tc.NAME), "graded into sqlite, not PostgreSQL"

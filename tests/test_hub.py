@@ -30,9 +30,9 @@ from types import SimpleNamespace
 
 import pytest
 
-import tiny_course as tc
-from local_server import stop
-from browser_support import CHROMIUM_FLAGS  # (the chromium fixture: conftest.py)
+from support import warmup as tc
+from support.local_server import stop
+from support.browser import CHROMIUM_FLAGS  # (the chromium fixture: conftest.py)
 from pruning_kit.course import hub as course_hub
 from pruning_kit.course.gradebook import assignment_scores, submission_counts
 from pruning_kit.course.loopback import free_port
@@ -119,7 +119,7 @@ def as_user(hub, user, method, path, **kwargs):
 
 def assignment_action(hub, user, action):
     r = as_user(hub, user, "POST", f"{user}/assignments/{action}",
-                data={"course_id": hub.course_id, "assignment_id": tc.ASSIGNMENT})
+                data={"course_id": hub.course_id, "assignment_id": tc.NAME})
     assert r.ok, (user, action, r.status_code, r.text)
     return r.json()
 
@@ -137,7 +137,7 @@ def student_ids(answer):
 @pytest.fixture(scope="module")
 def released(hub):
     """The instructor has released ``warmup`` to the exchange from the formgrader."""
-    r = as_user(hub, "teacher", "POST", f"teacher/formgrader/api/assignment/{tc.ASSIGNMENT}/release")
+    r = as_user(hub, "teacher", "POST", f"teacher/formgrader/api/assignment/{tc.NAME}/release")
     assert r.ok and r.json()["success"], r.text
     return r.json()
 
@@ -148,7 +148,7 @@ def graded_class(hub, released):
     answers = {"release": released}
     for student, code in WORK.items():
         fetched = assignment_action(hub, student, "fetch")
-        path = f"{student}/api/contents/{tc.ASSIGNMENT}/{tc.ASSIGNMENT}.ipynb"
+        path = f"{student}/api/contents/{tc.NAME}/{tc.NAME}.ipynb"
         model = as_user(hub, student, "GET", path).json()
         for cell in model["content"]["cells"]:
             gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
@@ -158,21 +158,21 @@ def graded_class(hub, released):
                                                       "content": model["content"]})
         assert r.ok, r.text
         answers[student] = {"fetch": fetched, "submit": assignment_action(hub, student, "submit")}
-    r = as_user(hub, "teacher", "POST", f"teacher/formgrader/api/assignment/{tc.ASSIGNMENT}/collect")
+    r = as_user(hub, "teacher", "POST", f"teacher/formgrader/api/assignment/{tc.NAME}/collect")
     answers["collect"] = r.json()
     assert r.ok and answers["collect"]["success"], answers["collect"]
     # The instructor grades in a terminal: two workers, the PostgreSQL gradebook.
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "pruning_kit.course", "--course-dir", str(hub.course), "grade",
-         tc.ASSIGNMENT, "--workers", "2", "--db", hub.db_url],
+         tc.NAME, "--workers", "2", "--db", hub.db_url],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
     answers["grade_seconds"] = time.perf_counter() - start
     answers["grade"] = done
     assert done.returncode == 0, done.stdout + done.stderr
     r = as_user(hub, "teacher", "POST",
-                f"teacher/formgrader/api/assignment/{tc.ASSIGNMENT}/release_feedback")
+                f"teacher/formgrader/api/assignment/{tc.NAME}/release_feedback")
     answers["release_feedback"] = r.json()
     assert r.ok and answers["release_feedback"]["success"], answers["release_feedback"]
     for student in WORK:
@@ -199,7 +199,7 @@ def test_people_on_the_roster_log_in_with_their_role_password(hub):
 
 def test_the_instructor_has_the_formgrader_and_students_do_not(hub):
     r = as_user(hub, "teacher", "GET", "teacher/formgrader/api/assignments")
-    assert r.ok and [a["name"] for a in r.json()] == [tc.ASSIGNMENT]
+    assert r.ok and [a["name"] for a in r.json()] == [tc.NAME]
     # JupyterHub >= 4.1 forbids every frame; the formgrader lives in one.
     assert r.headers["Content-Security-Policy"] == course_hub.FRAME_POLICY
     assert as_user(hub, "ada", "GET", "ada/formgrader/api/assignments").status_code == 404
@@ -221,18 +221,18 @@ def test_students_fetch_and_submit_under_their_hub_names(hub, graded_class):
 def test_grading_with_two_workers_into_postgresql(hub, graded_class):
     printed = graded_class["grade"].stdout
     assert "with 2 workers" in printed
-    scores = assignment_scores(hub.db_url, tc.ASSIGNMENT)
+    scores = assignment_scores(hub.db_url, tc.NAME)
     assert {s: sum(v.values()) for s, v in scores.items()} == EXPECTED, scores
     assert "test_mean_visible: the kernel died or hung here" in printed
-    counts = submission_counts(hub.db_url, tc.ASSIGNMENT)
+    counts = submission_counts(hub.db_url, tc.NAME)
     assert counts == {"submissions": 3, "notebooks": 3, "grades": 6}
     sqlite = f"sqlite:///{hub.course / 'gradebook.db'}"  # `make release` wrote this one
-    assert submission_counts(sqlite, tc.ASSIGNMENT)["submissions"] == 0, "graded into sqlite"
+    assert submission_counts(sqlite, tc.NAME)["submissions"] == 0, "graded into sqlite"
 
 
 def test_each_student_fetches_only_their_own_feedback(hub, graded_class):
     for student, points in EXPECTED.items():
-        home = hub.state / "homes" / student / tc.ASSIGNMENT / "feedback"
+        home = hub.state / "homes" / student / tc.NAME / "feedback"
         pages = list(home.glob("*/*.html"))
         assert len(pages) == 1, (student, pages)
         text = pages[0].read_text()
@@ -292,9 +292,9 @@ def test_a_student_fetches_edits_validates_and_submits_in_the_browser(hub, relea
             released_list = page.locator("#released_assignments_list")
             released_list.get_by_role("button", name="Fetch").click()
             fetched = page.locator("#fetched_assignments_list")
-            sync_api.expect(fetched).to_contain_text(tc.ASSIGNMENT)
-            fetched.get_by_text(tc.ASSIGNMENT, exact=True).first.click()  # show its notebooks
-            fetched.locator("a", has_text=f"{tc.ASSIGNMENT}").last.click()  # open the notebook
+            sync_api.expect(fetched).to_contain_text(tc.NAME)
+            fetched.get_by_text(tc.NAME, exact=True).first.click()  # show its notebooks
+            fetched.locator("a", has_text=f"{tc.NAME}").last.click()  # open the notebook
             # Write both functions (one line each: no auto-indent to fight), then validate.
             for name, code in (("add", "def add(a, b): return a + b"),
                                ("mean", "def mean(xs): return sum(xs) / len(xs)")):
@@ -312,11 +312,11 @@ def test_a_student_fetches_edits_validates_and_submits_in_the_browser(hub, relea
             page.get_by_role("tab", name="Assignments").click()
             fetched.get_by_role("button", name="Submit").click()
             submitted = page.locator("#submitted_assignments_list")
-            sync_api.expect(submitted).to_contain_text(tc.ASSIGNMENT)
+            sync_api.expect(submitted).to_contain_text(tc.NAME)
         finally:
             browser.close()
-    mine = [p for p in inbound.iterdir() if p.name.startswith(f"dana+{tc.ASSIGNMENT}+")]
+    mine = [p for p in inbound.iterdir() if p.name.startswith(f"dana+{tc.NAME}+")]
     assert len(mine) == 1, sorted(p.name for p in inbound.iterdir())
-    nb = json.loads((mine[0] / f"{tc.ASSIGNMENT}.ipynb").read_text())
+    nb = json.loads((mine[0] / f"{tc.NAME}.ipynb").read_text())
     sources = "\n".join("".join(c["source"]) for c in nb["cells"])
     assert "def add(a, b): return a + b" in sources and "def mean(xs): return sum" in sources

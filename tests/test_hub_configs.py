@@ -178,23 +178,23 @@ def test_the_tljh_script_is_valid_bash_and_installs_the_same_files():
 
 @pytest.mark.e2e
 def test_zip_collect_turns_an_lms_download_into_submissions(tmp_path):
-    import tiny_course as tc
+    from support import warmup as tc
 
     course = tc.make_course(tmp_path / "course")
     with open(course / "nbgrader_config.py", "a") as handle:
         handle.write("\n" + (HUB / "lms" / "nbgrader_config.py").read_text().split('"""', 2)[2])
-    archive = course / "downloaded" / tc.ASSIGNMENT / "archive"
+    archive = course / "downloaded" / tc.NAME / "archive"
     archive.mkdir(parents=True)
     notebook = json.dumps(tc.submission(course, tc.CORRECT))
     with zipfile.ZipFile(archive / "submissions.zip", "w") as zf:
-        zf.writestr(f"ada_1234_5678_{tc.ASSIGNMENT}.ipynb", notebook)
-        zf.writestr(f"grace_late_2345_6789_{tc.ASSIGNMENT}-1.ipynb", notebook)
+        zf.writestr(f"ada_1234_5678_{tc.NAME}.ipynb", notebook)
+        zf.writestr(f"grace_late_2345_6789_{tc.NAME}-1.ipynb", notebook)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "zip_collect", tc.ASSIGNMENT],
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "zip_collect", tc.NAME],
                           cwd=course, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     for student in ("ada", "grace"):
-        path = course / "submitted" / student / tc.ASSIGNMENT / f"{tc.ASSIGNMENT}.ipynb"
+        path = course / "submitted" / student / tc.NAME / f"{tc.NAME}.ipynb"
         assert path.exists(), done.stdout + done.stderr
         assert json.loads(path.read_text())["cells"] == json.loads(notebook)["cells"]
 
@@ -223,7 +223,7 @@ def test_the_pull_link_has_the_documented_form():
 def test_a_students_server_answers_the_pull_link_and_keeps_their_edits(tmp_path):
     import urllib.request
 
-    from local_server import stop
+    from support.local_server import stop
     from pruning_kit.course.loopback import free_port
 
     course = tmp_path / "course-repo"

@@ -22,8 +22,8 @@ from pruning_kit.course import feedback, preflight, sample
 
 ASSIGNMENTS = {name: load_assignment(name).functions for name in ("pruning", "binarized")}
 
-from local_server import jupyter_server  # noqa: E402 - tests/ is on sys.path under pytest
-from browser_support import CHROMIUM_FLAGS  # noqa: E402  (the chromium fixture: conftest.py)
+from support.local_server import jupyter_server  # noqa: E402 - tests/ is on sys.path under pytest
+from support.browser import CHROMIUM_FLAGS  # noqa: E402  (the chromium fixture: conftest.py)
 
 REPO = Path(__file__).resolve().parents[1]
 BOOTSTRAP = Path(nbgrader.__file__).parent / "server_extensions/formgrader/static/node_modules/bootstrap/dist/css"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from support import warmup as tc
-from local_server import stop
+from support.local_server import stop
 from pruning_kit.course import autograde
 from pruning_kit.course.gradebook import (assignment_scores, ensure_gradebook, gradebook_url,
                                           submission_counts)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from local_server import stop
+from support.local_server import stop
 from pruning_kit.course.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,8 +26,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_repo import commit, fresh_clone, git, status
-from local_server import stop
+from support.course_repo import commit, fresh_clone, git, status
+from support.local_server import stop
 from pruning_kit.course.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ the process that reads the configuration (JupyterLab's Validate handler, or
 Example:
     >>> short_line("magnitude_mask(tensor of shape (2, 3), sparsity=0.5) returned a wrong "
     ...            "value: element (0, 0) is 1, expected 0 (2 of 6 differ)", width=60)
-    'magnitude_mask(tensor of shape (2, 3), sparsity=0.5) returned…'
+    'magnitude_mask(tensor of shape (2, 3), sparsity=0.5)…'
 """
 
 from __future__ import annotations

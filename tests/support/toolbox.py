@@ -22,7 +22,7 @@ Example:
     >>> ASSIGNMENT.function_of("test_top_k_hidden"), sorted(CLASS)[:3]
     ('top_k', ['ada', 'bob', 'cyd'])
     >>> top_k([3, 1, 3, 2], 2), moving_average([1, 2, 3, 4], 3), histogram([0, 4, 10], 2, 0, 10)
-    ([0, 2], [2.0, 3.0], [1, 2])
+    ([0, 2], [2.0, 3.0], [2, 1])
 """
 
 import datetime

@@ -7,7 +7,7 @@
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GIT_USER = ["-c", "user.email=course@example.org", "-c", "user.name=Course"]
 
 

@@ -27,12 +27,12 @@ from urllib.parse import urlparse
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 
 import demo as demo_tool  # noqa: E402  (tools/ is put on the path just above)
 
-from local_server import stop  # noqa: E402
+from .local_server import stop  # noqa: E402
 from pruning_kit.course.loopback import free_port  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
