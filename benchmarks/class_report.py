@@ -1,6 +1,6 @@
 """The class report's cost: a class of 300 end to end, and the similarity check at scale.
 
-Budget (issue 23): a class of 300 reports in under a minute on 2 cores.
+Budget (DESIGN.md): a class of 300 reports in under a minute on 2 cores.
 
 1. **300 students, the whole report** on the real ``pruning`` assignment: a temporary
    course with the repository's release, a sqlite gradebook holding 300 submissions

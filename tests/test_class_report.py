@@ -1,4 +1,4 @@
-"""The class report (issue 23): a synthetic class graded by the real pipeline, read back.
+"""The class report: a synthetic class graded by the real pipeline, read back.
 
 The ``toolbox`` test course (``tests/support/toolbox.py``) is released, a class of
 eleven submits (five independent correct solutions written differently, two
@@ -315,7 +315,7 @@ def test_every_graded_function_has_a_lesson_section(assignment):
 
 
 def test_the_formgrader_page_links_to_the_class_report():
-    from test_instructor_view import graded_notebook, render
+    from support.feedback_pages import graded_notebook, render
 
     nb, _ = graded_notebook("pruning")
     resources = {"assignment_id": "pruning", "notebook_id": "pruning", "submission_id": "x",

@@ -197,7 +197,7 @@ def test_nbgrader_never_sees_the_instructor_folder():
     importlib.import_module("pruning_kit")   # the kit imports without the folder on the path
 
 
-# How the source decks are cited (issue 20): readers of the course do not have them, so a lesson,
+# How the source decks are cited: readers of the course do not have them, so a lesson,
 # the instructor's documents, the README, the book and the kit's docstrings name the talk and the
 # tutorial by author and title, never "the course's seeds" or "seed material".
 SEED_CITATION = re.compile(r"course'?s? [`'\"]?seeds?\b[`'\"]?|seed (?:material|deck)s?\b|in the `seeds`",

@@ -250,7 +250,7 @@ assert per_layer["fc1"] > per_layer["fc3"] and global_vs_local.winner == "global
 # AutoML-style search: its best plan is at least as good as one share per layer on unseen data
 assert amc.iloc[0]["report half (%)"] >= amc.iloc[2]["report half (%)"]
 assert search_vs_local.n == len(test) - len(test) // 2
-# CSR (issue 20): 784 columns need 10-bit column indices, 8 bits reach 256; Deep Compression's
+# CSR: 784 columns need 10-bit column indices, 8 bits reach 256; Deep Compression's
 # 5-bit relative indices (section 2, Fig. 2) need filler zeros and still give the smallest file
 assert (columns, column_bits, DC_INDEX_BITS) == (784, 10, 5) and 2 ** 8 < columns <= 2 ** column_bits
 assert fillers > 0 and entries == kept + fillers and (toy_entries, toy_fillers) == (4, 1)
@@ -275,7 +275,7 @@ for row in han_ours.values():
 # same total retraining, and the lesson says so with its interval
 assert iterative_vs_same.winner == "iterative pruning" and global_vs_local90.detectable
 # Fig. 4: the border is pruned first; without weight decay because the blank pixels' weights never
-# move from their initial values, which lie below the threshold (issue 20)
+# move from their initial values, which lie below the threshold
 assert border_mean < centre_mean / 2
 assert WEIGHT_DECAY == 0 and moved[:, blank].max().item() == 0.0 and int(blank.sum()) > 0
 assert smallest_kept_fc1 > init_bound and kept[:, blank].sum().item() == 0
@@ -330,7 +330,7 @@ assert WEIGHT_DECAY == 0 and unchanged == 1.0 and tau > init_bound and dark_kept
 assert torch.allclose(with_zero, torch.tensor([1.0, 2.0, 5.0]), atol=1e-6)
 assert round(float(without_zero[-1]), 4) == 4.0
 assert fc1_8bit_steps <= 0.5 + 1e-4
-# the tie (issue 20): [-1.5, 1.5] at 2 bits, s = 1, z = 2, round(1.5) + 2 = 4 clamped to 3, half a step
+# the tie: [-1.5, 1.5] at 2 bits, s = 1, z = 2, round(1.5) + 2 = 4 clamped to 3, half a step
 assert (s_tie, z_tie, tie_level, q_tie.tolist()) == (1.0, 2, 4, [0, 3])
 assert x_hat_tie.tolist() == [-2.0, 1.0]
 # per-channel scales beat one scale per tensor, and each bit adds about 6 dB

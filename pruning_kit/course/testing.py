@@ -32,6 +32,8 @@ import math
 
 import torch
 
+from .._checks import type_name as _type_name
+
 _NOTHING = object()
 
 MESSAGE_CHARS = 600
@@ -92,12 +94,10 @@ def type_name(value) -> str:
         return "None"
     if type(value) in (torch.Tensor, torch.nn.Parameter):
         return "tensor"
-    shown = getattr(value, "type_name", None)  # a proxy or a value that arrived as another type
+    shown = getattr(value, "type_name", None)  # a proxy, or a value that arrived as another type
     if isinstance(shown, str):
         return shown
-    cls = type(value)
-    module = getattr(cls, "__module__", "")
-    return cls.__qualname__ if module in ("builtins", "") else f"{module}.{cls.__qualname__}"
+    return _type_name(value)
 
 
 def show(value, limit=60) -> str:
@@ -514,7 +514,7 @@ def attribute(obj, path, what):
         >>> attribute(torch.nn.ReLU(), "fc1.out_features", "the model")
         Traceback (most recent call last):
         ...
-        pruning_kit.course.testing.CheckFailed: the model has no attribute fc1 (it is a torch.nn.modules.activation.ReLU)
+        pruning_kit.course.testing.CheckFailed: the model has no attribute fc1 (it is a torch.ReLU)
     """
     current, walked = obj, what
     for part in path.split("."):
