@@ -134,6 +134,48 @@ def student_ids(answer):
     return set()
 
 
+def run_code(hub, user, code, timeout=120):
+    """Run ``code`` in a new kernel of ``user``'s own server (as their browser does, over the
+    kernel's websocket); what it printed."""
+    import asyncio
+    import uuid
+
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    kernel = as_user(hub, user, "POST", f"{user}/api/kernels", json={"name": "python3"}).json()
+    url = f"{hub.base.replace('http', 'ws', 1)}/user/{user}/api/kernels/{kernel['id']}/channels"
+    msg_id = uuid.uuid4().hex
+
+    async def execute():
+        connection = await websocket_connect(HTTPRequest(
+            url, headers={"Authorization": f"token {hub.tokens[user]}"}))
+        connection.write_message(json.dumps({
+            "header": {"msg_id": msg_id, "username": user, "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": False,
+                        "user_expressions": {}, "allow_stdin": False}}))
+        printed = []
+        while True:
+            message = json.loads(await connection.read_message())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = message["msg_type"]
+            if kind == "stream":
+                printed.append(message["content"]["text"])
+            elif kind == "error":
+                printed.append("\n".join(message["content"]["traceback"]))
+            elif kind == "status" and message["content"]["execution_state"] == "idle":
+                connection.close()
+                return "".join(printed)
+
+    try:
+        return asyncio.run(asyncio.wait_for(execute(), timeout))
+    finally:
+        as_user(hub, user, "DELETE", f"{user}/api/kernels/{kernel['id']}")
+
+
 @pytest.fixture(scope="module")
 def released(hub):
     """The instructor has released ``warmup`` to the exchange from the formgrader."""
@@ -162,13 +204,11 @@ def graded_class(hub, released):
     answers["collect"] = r.json()
     assert r.ok and answers["collect"]["success"], answers["collect"]
     # The instructor grades in a terminal: two workers, the PostgreSQL gradebook.
-    start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "pruning_kit.course", "--course-dir", str(hub.course), "grade",
          tc.NAME, "--workers", "2", "--db", hub.db_url],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
-    answers["grade_seconds"] = time.perf_counter() - start
     answers["grade"] = done
     assert done.returncode == 0, done.stdout + done.stderr
     r = as_user(hub, "teacher", "POST",
@@ -320,3 +360,30 @@ def test_a_student_fetches_edits_validates_and_submits_in_the_browser(hub, relea
     nb = json.loads((mine[0] / f"{tc.NAME}.ipynb").read_text())
     sources = "\n".join("".join(c["source"]) for c in nb["cells"])
     assert "def add(a, b): return a + b" in sources and "def mean(xs): return sum" in sources
+
+
+def test_a_students_server_reads_nothing_of_the_course_or_the_grader(hub):
+    # every server of the trial hub runs as this Unix user: the student's runs in bubblewrap,
+    # where the course root (solutions/, grader/, other students' homes) and the grader package
+    # are empty folders
+    probe = (
+        "import importlib.util, json, os\n"
+        f"course = {str(hub.course)!r}\n"
+        f"repo = {str(REPO)!r}\n"
+        "found = {'grader': importlib.util.find_spec('pruning_grader') is not None}\n"
+        "for root in (course, repo):\n"
+        "    for part in ('solutions', 'grader', 'instructor', 'gradebook.db'):\n"
+        "        path = os.path.join(root, part)\n"
+        "        found[path] = os.path.exists(path) and (os.path.isfile(path) or any(\n"
+        "            files for _, _, files in os.walk(path)))\n"
+        f"found['other home'] = os.path.exists({str(hub.state / 'homes' / 'grace')!r})\n"
+        "found['own home'] = os.access(os.getcwd(), os.W_OK)\n"
+        "import pruning_kit\n"
+        "print('PROBE', json.dumps(found))\n")
+    printed = run_code(hub, "ada", probe)
+    line = next(l for l in printed.splitlines() if l.startswith("PROBE "))
+    found = json.loads(line[len("PROBE "):])
+    assert found.pop("own home") is True, printed
+    assert not any(found.values()), found
+    # the instructor's server is not sandboxed: the course is there
+    assert "solutions" in run_code(hub, "teacher", f"import os; print(os.listdir({str(hub.course)!r}))")

@@ -279,30 +279,11 @@ class Sandbox(LoggingConfigurable):
         if connection_fd is not None:
             args += ["--perms", "0444", "--ro-bind-data", str(connection_fd),
                      f"{RUN}/connection.json"]
-        # Mounts from the root down, so a deeper one lands on top: hidden folders become empty
-        # tmpfs, what the kernel needs is bound back read-only, the working folder is a tmpfs.
-        # A path both hidden and readable stays hidden.
+        # hidden folders become empty tmpfs, what the kernel needs is bound back read-only,
+        # the working folder is a tmpfs
         hidden = self.hidden()
-        order = {"read": 0, "hide": 1, "work": 2}
-        mounts = sorted([(p, "hide") for p in hidden] + [(p, "read") for p in self.readable()]
-                        + [(workdir, "work")], key=lambda m: (len(m[0].parts), order[m[1]]))
-        done = [(Path(p), "tmpfs") for p in ("/tmp", "/dev/shm", "/run")]
-        made = set()
-        for path, kind in mounts:
-            cover = max((m for m in done if path != m[0] and m[0] in path.parents),
-                        key=lambda m: len(m[0].parts), default=None)
-            if cover is not None and cover[1] != "read":  # inside a fresh tmpfs: make the way
-                for folder in reversed([p for p in path.parents if cover[0] in p.parents]):
-                    if folder not in made:
-                        made.add(folder)
-                        args += ["--perms", "0755", "--dir", str(folder)]
-            if kind == "hide":
-                args += ["--perms", "0755", "--size", str(mib), "--tmpfs", str(path)]
-            elif kind == "read":
-                args += ["--ro-bind", str(path), str(path)]
-            else:
-                args += ["--perms", "0700", "--size", str(size + copied), "--tmpfs", str(path)]
-            done.append((path, kind))
+        args += _layers([(p, "hide") for p in hidden] + [(p, "read") for p in self.readable()]
+                        + [(workdir, "work")], tmpfs_mib=1, work_bytes=size + copied)
         if kit_view is not None:
             args += ["--ro-bind", str(Path(kit_view) / "pruning_kit"), str(kit_package_dir())]
         for path in hidden:
@@ -318,6 +299,33 @@ class Sandbox(LoggingConfigurable):
         spec = {"source": f"{RUN}/submitted", "workdir": str(workdir), "runtime": RUN,
                 "uid": uid, "limits": limits, "argv": list(argv)}
         return args + ["--", python_path(), "-I", "-S", "-c", ENTER, json.dumps(spec)]
+
+    def server_arguments(self, argv, home, *, writable=(), readable=()):
+        """The ``bwrap`` command line for a student's Jupyter server on the trial hub.
+
+        The server keeps the network (it talks to the hub) and the environment it is given,
+        but sees the course root, the grader package and ``hidden_paths`` as empty folders:
+        only the Python installation, the kit's package and its data cache are bound back
+        read-only, ``readable`` too (the students' Jupyter configuration), and ``home`` and
+        ``writable`` (nbgrader's exchange) read-write. A student's code in that server can't
+        read ``solutions/``, ``grader/`` or another student's folder.
+
+        Example:
+            >>> args = Sandbox().server_arguments(["/bin/true"], "/srv/hub/homes/ada")
+            >>> "--unshare-net" in args, args[args.index("--bind") + 1]
+            (False, '/srv/hub/homes/ada')
+        """
+        home = Path(home)
+        args = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--die-with-parent",
+                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
+        hidden = self.hidden()
+        args += _layers([(p, "hide") for p in hidden]
+                        + [(p, "read") for p in self.readable() + _existing(map(str, readable))]
+                        + [(Path(p), "bind") for p in [home, *writable]], tmpfs_mib=1)
+        for path in hidden:
+            args += ["--remount-ro", str(path)]
+        return args + ["--chdir", str(home), "--", *argv]
 
     def environment(self, env):
         """The kernel's environment: a few variables of ``env``, one thread, private folders.
@@ -390,6 +398,37 @@ class Sandbox(LoggingConfigurable):
 
 
 _TRIALS = {}
+
+
+def _layers(layers, *, tmpfs_mib, work_bytes=0):
+    """bwrap mounts for ``(path, kind)`` layers, from the root down so a deeper one lands on top.
+
+    Kinds: ``hide`` (an empty read-only tmpfs), ``read`` (bound back read-only), ``bind``
+    (bound read-write), ``work`` (a writable tmpfs of ``work_bytes``). A path both hidden
+    and readable stays hidden; folders inside a fresh tmpfs are made on the way down.
+    """
+    mib = 1024 * 1024
+    order = {"read": 0, "hide": 1, "bind": 2, "work": 2}
+    args, made = [], set()
+    done = [(Path(p), "tmpfs") for p in ("/tmp", "/dev/shm", "/run")]
+    for path, kind in sorted(layers, key=lambda m: (len(m[0].parts), order[m[1]])):
+        cover = max((m for m in done if path != m[0] and m[0] in path.parents),
+                    key=lambda m: len(m[0].parts), default=None)
+        if cover is not None and cover[1] not in ("read", "bind"):  # inside a fresh tmpfs
+            for folder in reversed([p for p in path.parents if cover[0] in p.parents]):
+                if folder not in made:
+                    made.add(folder)
+                    args += ["--perms", "0755", "--dir", str(folder)]
+        if kind == "hide":
+            args += ["--perms", "0755", "--size", str(tmpfs_mib * mib), "--tmpfs", str(path)]
+        elif kind == "read":
+            args += ["--ro-bind", str(path), str(path)]
+        elif kind == "bind":
+            args += ["--bind", str(path), str(path)]
+        else:
+            args += ["--perms", "0700", "--size", str(work_bytes), "--tmpfs", str(path)]
+        done.append((path, kind))
+    return args
 
 
 def _existing(paths):

@@ -95,7 +95,42 @@ def build_wheel(repo: Path, out: Path) -> Path:
     return target
 
 
-def build_student_kit(repo=".", out="_build/student-kit", *, assignments=None, archive=True):
+def publish_student_repository(repo, target, *, assignments=None):
+    """A git repository of what students get (no wheel), committed anew when it changed.
+
+    This is what nbgitpuller links point at: a student's copy of the course comes from it and
+    later updates merge from it. Never point a link at the course repository itself: it holds
+    ``solutions/`` and the grader. ``target`` is created on first use; each call replaces its
+    files with the current lessons and released assignments and commits the difference.
+
+    Returns:
+        ``(path, branch)`` of the repository.
+    """
+    import subprocess
+
+    target = Path(target).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    git = ["git", "-C", str(target), "-c", "user.name=course", "-c",
+           "user.email=course@localhost", "-c", "commit.gpgsign=false"]
+    if not (target / ".git").is_dir():
+        subprocess.run([*git, "init", "--quiet", "--initial-branch=main"], check=True)
+    with tempfile.TemporaryDirectory(prefix="pk-student-repo-") as scratch:
+        kit = build_student_kit(repo, Path(scratch) / "kit", assignments=assignments,
+                                archive=False, wheel=False)
+        for entry in target.iterdir():
+            if entry.name != ".git":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        for entry in kit.iterdir():
+            (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, target / entry.name)
+    subprocess.run([*git, "add", "--all"], check=True)
+    if subprocess.run([*git, "diff", "--cached", "--quiet"]).returncode != 0:
+        subprocess.run([*git, "commit", "--quiet", "-m", "The course's lessons and assignments"],
+                       check=True)
+    return target, "main"
+
+
+def build_student_kit(repo=".", out="_build/student-kit", *, assignments=None, archive=True,
+                      wheel=True):
     """Write what students get under ``out``; returns the folder (and makes ``out.zip``).
 
     Args:
@@ -104,6 +139,7 @@ def build_student_kit(repo=".", out="_build/student-kit", *, assignments=None, a
         out: the folder to write (replaced if it exists).
         assignments: names of released assignments to include (default: all).
         archive: also write ``<out>.zip``.
+        wheel: include the kit's wheel (``wheels/``).
 
     Raises:
         ValueError: an unknown assignment, or one whose release is missing.
@@ -119,7 +155,8 @@ def build_student_kit(repo=".", out="_build/student-kit", *, assignments=None, a
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    build_wheel(repo, out / "wheels")
+    if wheel:
+        build_wheel(repo, out / "wheels")
     (out / "lessons").mkdir()
     for lesson in sorted((repo / "lessons").glob("*.ipynb")):
         shutil.copy2(lesson, out / "lessons" / lesson.name)

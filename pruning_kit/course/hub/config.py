@@ -149,7 +149,12 @@ def prepare_hub(state_dir, course_dir, roster, *, port=8000, course_id=None, db_
             "instructor_password": (os.environ.get("HUB_ADMIN_PASSWORD")
                                     or secrets.token_urlsafe(32)),
         }, indent=2) + "\n")
+    # what nbgitpuller links pull: the lessons and released assignments, never this repository
+    from ..student_kit import publish_student_repository
+
+    student_repo, _ = publish_student_repository(course_dir, state_dir / "student-course")
     settings = {
+        "student_repo": str(student_repo),
         "course_dir": str(course_dir), "course_id": course_id, "state_dir": str(state_dir),
         "exchange": str(exchange), "port": int(port), "hub_port": free_port(),
         "proxy_api_port": free_port(), "passwords_file": str(passwords_file),
@@ -160,6 +165,34 @@ def prepare_hub(state_dir, course_dir, roster, *, port=8000, course_id=None, db_
     path.touch(mode=0o600)
     path.write_text(json.dumps(settings, indent=2) + "\n")
     return settings
+
+
+def student_server_command(cmd, settings, home, log=None):
+    """A student's server command, inside the grading sandbox's bubblewrap (network kept).
+
+    Every server of the trial hub runs as one Unix user, the one that owns the course
+    repository; without a sandbox a student's code could read ``solutions/`` and ``grader/``.
+    In it, the course root and the grader package are empty folders, and only the Python
+    installation, the kit, the student's home, the exchange, the students' Jupyter
+    configuration and the students' repository are there. Where bubblewrap can't start, the
+    server runs as before and the log says so.
+    """
+    from traitlets.config import Config
+
+    from ..sandbox import Sandbox
+
+    config = Config()
+    config.CourseDirectory.root = settings["course_dir"]
+    sandbox = Sandbox(config=config)
+    problem = sandbox.problem()
+    if problem is not None:
+        if log is not None:
+            log.warning("student servers run WITHOUT a sandbox: %s", problem.splitlines()[0])
+        return cmd
+    state = Path(settings["state_dir"])
+    return sandbox.server_arguments(
+        cmd, home, writable=[settings["exchange"]],
+        readable=[state / "config" / "student", settings.get("student_repo") or state])
 
 
 def load_settings(path=None):
@@ -225,6 +258,8 @@ def configure(c, settings):
         }
         if role == "instructor":
             spawner.notebook_dir = settings["course_dir"]
+        else:
+            spawner.cmd = student_server_command(list(spawner.cmd), settings, home, spawner.log)
 
     c.Spawner.pre_spawn_hook = pre_spawn_hook
 

@@ -8,19 +8,10 @@ and passwords, and replaces the current process with JupyterHub.
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 from .config import SETTINGS_ENV, load_settings, prepare_hub, pull_link
 from .roster import Member, register_students
-
-
-def _branch(course_dir):
-    """The course repository's checked-out branch (what its nbgitpuller link pulls)."""
-    done = subprocess.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=course_dir,
-                          capture_output=True, text=True)
-    branch = done.stdout.strip()
-    return branch if done.returncode == 0 and branch not in ("", "HEAD") else "main"
 
 
 def hub_command(settings_path, config_file):
@@ -54,8 +45,9 @@ def serve(course_dir=".", roster="hub/roster.example.csv", *, port=8000, state_d
           f"  students log in with:    {passwords['student_password']}\n"
           f"  instructors log in with: {passwords['instructor_password']}\n"
           f"  (in {settings['passwords_file']}; exchange: {settings['exchange']})\n"
-          f"  students get their copy of the lessons (and later updates) from this link:\n"
-          f"  {pull_link(f'http://127.0.0.1:{port}', course_dir, branch=_branch(course_dir))}",
+          f"  students get their copy of the lessons (and later updates) from this link\n"
+          f"  (it pulls {settings['student_repo']}: lessons and released assignments only):\n"
+          f"  {pull_link(f'http://127.0.0.1:{port}', settings['student_repo'])}",
           flush=True)
     argv, env = hub_command(state_dir / "settings.json", config_file)
     os.chdir(state_dir)
