@@ -20,7 +20,7 @@ import pytest
 
 from pruning_kit.course.student_kit import build_student_kit, build_wheel
 from support.assignments import REPO
-from support.secrets import leaks, secret_lines
+from support.secrets import COMMON_IDIOMS, leaks, secret_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +35,14 @@ def secrets():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     return build_wheel(REPO, tmp_path_factory.mktemp("wheel"))
+
+
+def test_the_lines_excused_as_idioms_are_exactly_those_the_kit_shares_with_the_grader():
+    everything = secret_lines(idioms=True)
+    shared = set()
+    for path in (REPO / "pruning_kit").rglob("*.py"):
+        shared.update(leaks(path.read_text(), everything))
+    assert shared == COMMON_IDIOMS
 
 
 def test_the_wheel_holds_the_kit_and_nothing_of_the_grader(wheel, secrets):
@@ -100,3 +108,25 @@ def test_the_student_kit_is_the_wheel_the_lessons_and_the_released_assignments(t
             text = data.decode("utf-8", errors="replace")
         assert not leaks(text, secrets), (name, leaks(text, secrets)[:3])
     assert (tmp_path / "kit.zip").is_file()
+
+
+def test_the_students_repository_for_nbgitpuller_holds_only_what_students_get(tmp_path, secrets):
+    from pruning_kit.course.student_kit import publish_student_repository
+
+    path, branch = publish_student_repository(REPO, tmp_path / "student-course")
+    tracked = subprocess.run(["git", "-C", str(path), "ls-files"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert branch == "main" and "README.md" in tracked
+    assert {f.split("/")[0] for f in tracked} == {"README.md", "nbgrader_config.py", "lessons",
+                                                  "assignments"}
+    for name in tracked:
+        data = (path / name).read_bytes()
+        text = ("\n".join("".join(c["source"]) for c in json.loads(data)["cells"])
+                if name.endswith(".ipynb") else data.decode("utf-8", errors="replace"))
+        assert not leaks(text, secrets), (name, leaks(text, secrets)[:3])
+    # publishing again with nothing changed makes no new commit
+    count = lambda: subprocess.run(["git", "-C", str(path), "rev-list", "--count", "HEAD"],  # noqa: E731
+                                   capture_output=True, text=True, check=True).stdout.strip()
+    before = count()
+    publish_student_repository(REPO, path)
+    assert count() == before == "1"

@@ -27,13 +27,13 @@ import math
 
 import torch
 
-from pruning_kit.course.testing import CheckFailed, call, describe_call, show, type_name
+from pruning_kit.course.testing import CheckFailed, call, describe_call, raised_a, show, type_name
 from pruning_kit.course.wire import shown_as
 
 BOUNDARY = 1e-6
 """How close to .5 a product may be and still count as a rounding boundary."""
 
-__all__ = ["CheckFailed", "call", "describe_call", "show", "type_name", "fail", "fmt",
+__all__ = ["CheckFailed", "call", "describe_call", "raised_a", "show", "type_name", "fail", "fmt",
            "allowed_counts", "count_text", "tensor_result", "number_result", "unchanged",
            "random_tensor", "BOUNDARY"]
 

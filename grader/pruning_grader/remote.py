@@ -28,8 +28,10 @@ def _raise_remote(error: StudentError):
     """Turn a failure on the student's side into what check code handles."""
     if error.kind == "raised":
         raised = error.raised
+        bases = raised.get("bases")
+        bases = [str(b)[:100] for b in bases[:12]] if isinstance(bases, list) else []
         raise RaisedRemotely(str(raised.get("type", "Exception"))[:100],
-                             str(raised.get("message", ""))[:1000],
+                             str(raised.get("message", ""))[:1000], bases=bases,
                              kit_refused=error.kit_refused,
                              not_implemented=error.not_implemented) from None
     raise error

@@ -389,7 +389,10 @@ def _raised(exc):
         line = None
     kit_refused = type(exc).__name__ == "KitRefused" and type(exc).__module__.startswith(
         "pruning_kit")
-    return {"type": str(type(exc).__name__)[:100], "message": _exception_text(exc),
+    # the built-in classes it derives from, so that `raises=ValueError` accepts a subclass
+    builtin = [c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"][:12]
+    return {"type": str(type(exc).__name__)[:100], "bases": builtin,
+            "message": _exception_text(exc),
             "not_implemented": isinstance(exc, NotImplementedError),
             "kit_refused": kit_refused, "line": line}
 

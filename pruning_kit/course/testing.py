@@ -68,14 +68,17 @@ class CheckFailed(AssertionError):
 class RaisedRemotely(Exception):
     """What the student's code raised in the student's process, as the grader sees it.
 
-    ``type_name`` is the exception's class name; ``kit_refused`` is true when it
-    was a kit function refusing to do graded work; ``not_implemented`` when the
-    function still raises ``NotImplementedError``.
+    ``type_name`` is the exception's class name and ``type_names`` it with the names of
+    the built-in exceptions it derives from; ``kit_refused`` is true when it was a kit
+    function refusing to do graded work; ``not_implemented`` when the function still
+    raises ``NotImplementedError``.
     """
 
-    def __init__(self, type_name, message, *, kit_refused=False, not_implemented=False):
+    def __init__(self, type_name, message, *, bases=(), kit_refused=False,
+                 not_implemented=False):
         super().__init__(message)
         self.type_name = type_name
+        self.type_names = (type_name, *bases)
         self.kit_refused = kit_refused
         self.not_implemented = not_implemented
 
@@ -214,6 +217,18 @@ def _raised_diagnosis(function, exc):
     return f"{name}/raised"
 
 
+def raised_a(exc, exception_class) -> bool:
+    """Whether ``exc`` is an ``exception_class``: here, or raised in the student's process as
+    that class or a subclass of it (see :class:`RaisedRemotely`).
+
+    Example:
+        >>> raised_a(RaisedRemotely("InvalidParameterError", "", bases=["ValueError"]), ValueError)
+        True
+    """
+    return (isinstance(exc, exception_class)
+            or exception_class.__name__ in getattr(exc, "type_names", ()))
+
+
 def expect(function, *args, returns=_NOTHING, raises=None, rtol=1e-5, atol=1e-6, hint=None,
            **kwargs):
     """Call ``function(*args, **kwargs)`` and check what it returns (or raises).
@@ -241,7 +256,7 @@ def expect(function, *args, returns=_NOTHING, raises=None, rtol=1e-5, atol=1e-6,
         try:
             value = function(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
-            if isinstance(exc, raises) or getattr(exc, "type_name", None) == raises.__name__:
+            if raised_a(exc, raises):
                 return
             if isinstance(exc, NotImplementedError) or getattr(exc, "not_implemented", False):
                 raise CheckFailed(_raised_message(what, exc),

@@ -48,7 +48,7 @@ def chromium_path() -> tuple[str | None, str | None]:
     """``(path, None)`` for Debian's Chromium, or ``(None, why not)``; installs it as root."""
     if os.path.exists(CHROMIUM):
         return CHROMIUM, None
-    from pruning_kit.course.apt import apt_install
+    from .apt import apt_install
 
     reason = apt_install("chromium")
     if reason:

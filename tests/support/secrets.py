@@ -28,9 +28,25 @@ def distinctive_lines(source):
     return lines
 
 
-def secret_lines(assignments=ASSIGNMENTS, *, solutions=True):
+# Lines a reference shares with the kit's own public code because they are PyTorch idioms, not
+# answers (each one is in pruning_kit; tests/test_student_kit.py checks that this list is exactly
+# the set of such lines, so a new shared line fails until someone has looked at it).
+COMMON_IDIOMS = frozenset({
+    "for name, mask in masks.items():",
+    "generator = torch.Generator().manual_seed(seed)",
+    "modules = dict(model.named_modules())",
+    "nn.init.uniform_(self.bias, -bound, bound)",
+    "qmin, qmax = 0, 2 ** bits - 1",
+    "self.bias = nn.Parameter(torch.empty(out_features))",
+    "self.weight = nn.Parameter(torch.empty(out_features, in_features))",
+    "weights = [m.weight for _, m in layers]",
+})
+
+
+def secret_lines(assignments=ASSIGNMENTS, *, solutions=True, idioms=False):
     """Lines of every hidden test and reference solution (and, with ``solutions``, of the
-    instructor's answer cells) of the assignments."""
+    instructor's answer cells) of the assignments, without the :data:`COMMON_IDIOMS` unless
+    ``idioms``."""
     from pruning_grader.nbgrader import load_assignment
 
     found = set()
@@ -45,7 +61,7 @@ def secret_lines(assignments=ASSIGNMENTS, *, solutions=True):
                 body = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", source, re.S)
                 for part in body:
                     found.update(distinctive_lines(part))
-    return sorted(found)
+    return sorted(found if idioms else found - COMMON_IDIOMS)
 
 
 def leaks(text, secrets):

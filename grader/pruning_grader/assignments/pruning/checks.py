@@ -15,7 +15,7 @@ import copy
 import torch
 
 from ...judging import (CheckFailed, allowed_counts, call, count_text, describe_call, fail, fmt,
-                        random_tensor, show, tensor_result, type_name, unchanged)
+                        raised_a, random_tensor, show, tensor_result, type_name, unchanged)
 from ...remote import Remote
 from . import ASSIGNMENT
 
@@ -157,7 +157,7 @@ def check_raises_value_error(function, args, bad, index, name, *, rule="must be 
     try:
         value = function(*args)
     except Exception as exc:  # noqa: BLE001 - the student's own exception, compared by name
-        if getattr(exc, "type_name", type(exc).__name__) == "ValueError":
+        if raised_a(exc, ValueError):
             return
         if getattr(exc, "not_implemented", False):
             call(function, *args)  # words it as "not written yet"
