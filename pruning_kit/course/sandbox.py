@@ -319,7 +319,10 @@ class Sandbox(LoggingConfigurable):
         args = [self.bwrap, "--unshare-pid", "--unshare-ipc", "--die-with-parent",
                 "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                 "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm"]
-        hidden = self.hidden()
+        # the environment's Jupyter configuration enables JupyterLab and nbgrader's student
+        # extensions (what pip installed): a server needs it, a grading kernel does not
+        extensions = (Path(sys.prefix) / "etc" / "jupyter").resolve()
+        hidden = [p for p in self.hidden() if p != extensions]
         args += _layers([(p, "hide") for p in hidden]
                         + [(p, "read") for p in self.readable() + _existing(map(str, readable))]
                         + [(Path(p), "bind") for p in [home, *writable]], tmpfs_mib=1)
