@@ -65,3 +65,20 @@ def test_grading_into_postgresql_with_the_readme_url(tmp_path, postgres):
     assert {s: sum(v.values()) for s, v in scores.items()} == {"ada": 5.0, "grace": 2.0}
     sqlite = f"sqlite:///{course / 'gradebook.db'}"       # make_course's release wrote this one
     assert not assignment_scores(sqlite, tc.NAME), "graded into sqlite, not PostgreSQL"
+
+
+def test_grading_processes_that_start_at_once_all_store_their_check_results(postgres):
+    # each grading worker opens the check-results table on first use; six at once on a fresh
+    # PostgreSQL database (as `make grade --workers` on a class hub) must all get it
+    url = check_db_url(postgres.create_database("racing"))
+    store = ("import sys; from pruning_kit.course import results; "
+             "results.record(sys.argv[1], 'warmup', sys.argv[2], 'warmup', [dict("
+             "grade_id='test_mean_hidden', function='mean', status='passed', diagnosis=None, "
+             "points=3, max_points=3, message='', seconds=0.1)])")
+    workers = [subprocess.Popen([sys.executable, "-c", store, url, f"student{i}"],
+                                stderr=subprocess.PIPE, text=True) for i in range(6)]
+    errors = [w.communicate()[1] for w in workers if w.wait() != 0]
+    assert not errors, errors[0]
+    from pruning_kit.course import results
+    assert sorted(r["student"] for r in results.read(url, "warmup")) == [
+        f"student{i}" for i in range(6)]

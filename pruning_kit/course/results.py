@@ -24,6 +24,7 @@ import datetime
 
 from sqlalchemy import (Column, DateTime, Float, Integer, MetaData, String, Table, Text,
                         create_engine, delete, insert, select)
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 TABLE = "pk_check_results"
 """The table's name in the gradebook database."""
@@ -54,9 +55,21 @@ _ENGINES = {}
 
 def _engine(db_url):
     if db_url not in _ENGINES:
-        _ENGINES[db_url] = create_engine(db_url)
-        _metadata.create_all(_ENGINES[db_url], checkfirst=True)
+        engine = create_engine(db_url)
+        try:
+            _metadata.create_all(engine, checkfirst=True)
+        except (IntegrityError, ProgrammingError):
+            # another grading process created the table between the check and the CREATE
+            # (PostgreSQL: a duplicate pg_type row or "relation already exists"); it is there now
+            _metadata.create_all(engine, checkfirst=True)
+        _ENGINES[db_url] = engine
     return _ENGINES[db_url]
+
+
+def ensure_table(db_url):
+    """Create the results table in the gradebook at ``db_url`` if it is missing (grading calls
+    this before its workers start, so they find it there)."""
+    _engine(db_url)
 
 
 def record(db_url, assignment, student, notebook, rows):
