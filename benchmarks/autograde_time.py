@@ -109,7 +109,9 @@ def checker_s(root, assignment, student="student"):
     nb = nbformat.read(path, as_version=4)
     config = load_course_config(root)
     start = time.perf_counter()
-    results = check_notebook(load_assignment(assignment), nb, workdir=path.parent,
+    # the course's own registries (the warmup course names its registry in its config)
+    registries = dict(config.get("CheckedExecute", {}).get("assignments", {}))
+    results = check_notebook(load_assignment(assignment, registries), nb, workdir=path.parent,
                              config=config)
     return time.perf_counter() - start, results
 
