@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 from .._checks import check_int
-from . import results
 from .course_dir import check_assignment, run_nbgrader
 from .gradebook import db_options, ensure_gradebook, gradebook_url
 from .grades import collect_grades, write_csv
@@ -135,7 +134,6 @@ def grade(course_dir=".", assignment="pruning", csv_path=None, feedback=True, ou
     print(grading_mode(course_dir), file=out)  # refuses (RuntimeError) where it must
     # before any worker starts: two processes creating an empty gradebook at once break it
     ensure_gradebook(course_dir, assignment, students if fanned_out else (), db_url)
-    results.ensure_table(gradebook_url(course_dir, db_url))
     notes = {s: preflight(course_dir, assignment, s) for s in students}
     log_dir = course_dir / "autograded"
     log_dir.mkdir(exist_ok=True)

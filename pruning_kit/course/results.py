@@ -66,12 +66,6 @@ def _engine(db_url):
     return _ENGINES[db_url]
 
 
-def ensure_table(db_url):
-    """Create the results table in the gradebook at ``db_url`` if it is missing (grading calls
-    this before its workers start, so they find it there)."""
-    _engine(db_url)
-
-
 def record(db_url, assignment, student, notebook, rows):
     """Replace the results of one student's notebook with ``rows`` (dicts of :data:`FIELDS`)."""
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
